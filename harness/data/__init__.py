@@ -1,0 +1,1 @@
+"""Dataset sources: each module registers one source; all return the same Dataset."""

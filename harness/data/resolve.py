@@ -1,0 +1,69 @@
+"""Turn a DatasetRef into a Dataset: pick the source, restrict to judged queries, subset."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+from harness.data.dataset import Dataset
+from harness.data.ref import DatasetRef
+from harness.data.sources import SOURCES, Loaded
+from harness.errors import DataError
+
+DATA_ROOT_ENV = "HARNESS_DATA_ROOT"
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+def data_root(explicit: str | Path | None = None) -> Path:
+    """CLI option, else $HARNESS_DATA_ROOT, else ../shared/data (relative to the cwd)."""
+    chosen = explicit or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+    return Path(chosen).expanduser()
+
+
+def _judged_queries(loaded: Loaded, ref: DatasetRef) -> list[str]:
+    missing = [q for q in loaded.qrels if q not in loaded.queries]
+    if missing:
+        raise DataError(
+            f"{len(missing)} judged queries have no text (e.g. '{missing[0]}')",
+            path=loaded.location,
+            hint="the queries file must hold every query id that the qrels judge",
+        )
+    return [q for q in loaded.queries if q in loaded.qrels]
+
+
+def select(qids: list[str], ref: DatasetRef) -> list[str]:
+    rule = ref.queries
+    if rule is None:
+        return qids
+    if rule.first is not None:
+        return qids[: rule.first]
+    assert rule.sample is not None  # the QuerySubset validator guarantees one rule
+    if rule.sample >= len(qids):
+        return qids
+    keep = set(random.Random(rule.seed).sample(sorted(qids), rule.sample))
+    return [q for q in qids if q in keep]
+
+
+def load_dataset(ref: DatasetRef, root: Path) -> Dataset:
+    sources = sorted(((name, SOURCES.get(name)) for name in SOURCES.names()), key=lambda s: s[1].priority)
+    for name, source in sources:
+        if source.matches(ref, root):
+            loaded = source.load(ref, root)
+            break
+    else:  # pragma: no cover - ir_datasets matches every id
+        raise DataError(f"no source can load dataset {ref.display_name()}")
+    qids = select(_judged_queries(loaded, ref), ref)
+    if not qids:
+        raise DataError("dataset has no judged queries", path=loaded.location)
+    queries = {q: loaded.queries[q] for q in qids}
+    qrels = {q: loaded.qrels[q] for q in qids}
+    return Dataset(
+        name=ref.display_name(),
+        source=name,
+        location=loaded.location,
+        docs=loaded.docs,
+        queries=queries,
+        qrels=qrels,
+        subset=ref.queries.describe() if ref.queries else "all",
+    )

@@ -1,0 +1,60 @@
+"""Typed exceptions. Every user-facing error says where (file, line) and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class HarnessError(Exception):
+    """Base of every error caused by user input; the CLI maps it to exit code 2."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path + (f":{self.line}" if self.line is not None else "") + ": "
+        text = where + self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class SpecError(HarnessError):
+    """The experiment spec is malformed or names something that does not exist."""
+
+
+class DataError(HarnessError):
+    """A dataset, topics, qrels or run file is missing or malformed."""
+
+
+class ModelError(HarnessError):
+    """A model reference cannot be resolved or loaded."""
+
+
+class SystemConfigError(HarnessError):
+    """A retrieval system is misconfigured or cannot run with the given input."""
+
+
+class EvalError(HarnessError):
+    """A measure name is unknown or evaluation input is inconsistent."""
+
+
+class GateError(HarnessError):
+    """A baseline file or gate rule is malformed."""
+
+
+class CacheError(HarnessError):
+    """The artefact cache is unusable (permissions, corrupted beyond repair)."""

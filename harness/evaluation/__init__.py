@@ -1,0 +1,1 @@
+"""Measures (pytrec_eval with trec_eval semantics) and statistics."""

@@ -1,0 +1,171 @@
+"""Measures named as ir_measures names them, computed by pytrec_eval as trec_eval computes them.
+
+ir_measures gives one canonical spelling (`nDCG@10`, `R(rel=2)@100`); pytrec_eval runs
+trec_eval's own code, so ties, rank handling and per-measure details are trec_eval's. What
+pytrec_eval alone does not do is trec_eval's `-c`: we add every judged query the run did not
+answer as an empty ranking, so it is scored (0 for most measures) and counted in the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import EvalError
+from harness.records import Qrels, Run
+from harness.registry import did_you_mean
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure: its canonical name and how pytrec_eval computes it."""
+
+    name: str
+    trec_name: str
+    rel: int = 1
+    judged_only: bool = False
+    depth: int | None = None  # evaluate on the run cut at this depth (RR@k)
+    summed: bool = False  # trec_eval's "all" line sums counts (num_ret, num_rel) rather than averaging
+
+    @property
+    def group(self) -> tuple[int, bool, int | None]:
+        return (self.rel, self.judged_only, self.depth)
+
+
+def _cutoff(p: Mapping[str, Any]) -> int | None:
+    c = p.get("cutoff")
+    return int(c) if c is not None else None
+
+
+def _need_cutoff(name: str) -> Callable[[Mapping[str, Any]], str]:
+    def build(p: Mapping[str, Any]) -> str:
+        c = _cutoff(p)
+        if c is None:
+            raise EvalError(f"measure family needs a cutoff, e.g. '{name}@10'")
+        return f"{ {'P': 'P', 'R': 'recall', 'Success': 'success'}[name] }_{c}".replace(" ", "")
+
+    return build
+
+
+# ir_measures family -> trec_eval measure name. Families missing here are not exposed.
+_FAMILIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "P": _need_cutoff("P"),
+    "R": _need_cutoff("R"),
+    "Success": _need_cutoff("Success"),
+    "nDCG": lambda p: f"ndcg_cut_{_cutoff(p)}" if _cutoff(p) else "ndcg",
+    "AP": lambda p: f"map_cut_{_cutoff(p)}" if _cutoff(p) else "map",
+    "RR": lambda p: "recip_rank",
+    "Rprec": lambda p: "Rprec",
+    "Bpref": lambda p: "bpref",
+    "infAP": lambda p: "infAP",
+    "NumRet": lambda p: "num_rel_ret" if "rel" in p else "num_ret",
+    "NumRel": lambda p: "num_rel",
+    "IPrec": lambda p: f"iprec_at_recall_{float(p['recall']):.2f}",
+    "SetP": lambda p: "set_P",
+    "SetR": lambda p: "set_recall",
+    "SetF": lambda p: "set_F",
+    "SetAP": lambda p: "set_map",
+}
+_COUNTS = {"NumRet", "NumRel"}
+_SUPPORTED_PARAMS = {"cutoff", "rel", "judged_only", "recall"}
+
+
+def supported_families() -> list[str]:
+    return sorted(_FAMILIES)
+
+
+def parse_measure(text: str) -> Measure:
+    """Parse an ir_measures name into a Measure, or raise EvalError naming the fix."""
+    import ir_measures
+
+    try:
+        m = ir_measures.parse_measure(text.strip())
+    except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
+        raise EvalError(
+            f"cannot parse measure '{text}' ({exc})",
+            hint=f"{did_you_mean(text.split('@')[0], supported_families())}use ir_measures names such as nDCG@10, RR@10, R@100, AP, P@10",
+        ) from None
+    family = m.NAME
+    if family not in _FAMILIES:
+        raise EvalError(
+            f"measure '{text}' is not computed by this harness",
+            hint=f"{did_you_mean(family, supported_families())}supported: {', '.join(supported_families())}",
+        )
+    params = dict(m.params)
+    extra = set(params) - _SUPPORTED_PARAMS
+    if extra:
+        raise EvalError(f"measure '{text}': parameter(s) {sorted(extra)} are not supported")
+    trec = _FAMILIES[family](params)
+    depth = _cutoff(params) if family == "RR" else None
+    return Measure(
+        name=repr(m),
+        trec_name=trec,
+        rel=int(params.get("rel", 1)),
+        judged_only=bool(params.get("judged_only", False)),
+        depth=depth,
+        summed=family in _COUNTS,
+    )
+
+
+def parse_measures(names: Iterable[str]) -> list[Measure]:
+    out: list[Measure] = []
+    seen: set[str] = set()
+    for n in names:
+        m = parse_measure(n)
+        if m.name not in seen:
+            seen.add(m.name)
+            out.append(m)
+    if not out:
+        raise EvalError("no measures given", hint="e.g. -m nDCG@10")
+    return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-query values of every measure over every judged query, and their means."""
+
+    per_query: Mapping[str, Mapping[str, float]]  # measure -> qid -> value
+    judged: int
+    answered: int
+    summed: frozenset[str] = frozenset()
+
+    @property
+    def aggregate(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for m, v in self.per_query.items():
+            total = sum(v.values())
+            out[m] = total if m in self.summed else (total / len(v) if v else 0.0)
+        return out
+
+
+def evaluate(qrels: Qrels, run: Run, measures: Iterable[Measure | str]) -> Evaluation:
+    """Score `run` against `qrels` with trec_eval -c semantics.
+
+    Queries in the run but not in the qrels are ignored (as trec_eval does); judged queries
+    missing from the run are evaluated as empty rankings and counted in every mean.
+    """
+    import pytrec_eval
+
+    ms = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
+    judged = [q for q in qrels if qrels[q]]
+    qrels_dict = {q: {d: int(r) for d, r in qrels[q].items()} for q in judged}
+    answered = sum(1 for q in judged if run.get(q))
+    groups: dict[tuple[int, bool, int | None], list[Measure]] = {}
+    for m in ms:
+        groups.setdefault(m.group, []).append(m)
+    per_query: dict[str, dict[str, float]] = {}
+    for (rel, judged_only, depth), members in groups.items():
+        cut = run.truncated(depth) if depth is not None else run
+        run_dict = {q: {d.doc_id: float(d.score) for d in cut.get(q, ())} for q in judged}
+        evaluator = pytrec_eval.RelevanceEvaluator(
+            qrels_dict,
+            {m.trec_name for m in members},
+            relevance_level=rel,
+            judged_docs_only_flag=judged_only,
+        )
+        scores = evaluator.evaluate(run_dict)
+        for m in members:
+            per_query[m.name] = {q: float(scores[q][m.trec_name]) for q in judged if q in scores}
+    summed = frozenset(m.name for m in ms if m.summed)
+    return Evaluation(per_query=per_query, judged=len(judged), answered=answered, summed=summed)

@@ -1,0 +1,241 @@
+"""Spec -> cells (dataset x system variant) -> run files, measures -> results.json.
+
+Each finished cell is persisted atomically (run file, then a small cell record), so an
+interrupted experiment resumes where it stopped and an unchanged cell is never recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.data.dataset import Dataset
+from harness.data.ref import DatasetRef
+from harness.data.resolve import load_dataset
+from harness.data.trec import read_run, write_run
+from harness.evaluation.measures import evaluate, parse_measures
+from harness.fsutil import atomic_write_text, sha256_file
+from harness.manifest import git_commit, machine, package_versions
+from harness.errors import SystemConfigError
+from harness.records import Run
+from harness.registry import did_you_mean
+from harness.results import Cell, ResultSet
+from harness.spec import Experiment, SystemVariant
+from harness.systems import STAGES, StageContext
+from harness.systems._pipeline import run_pipeline
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a dataset or system name (never '..' or a path)."""
+    s = _UNSAFE.sub("_", name).strip(".") or "_"
+    return s
+
+
+def _absolute(ref: DatasetRef, base: Path) -> DatasetRef:
+    update: dict[str, str] = {}
+    for key in ("path", "corpus", "topics", "qrels"):
+        value = getattr(ref, key)
+        if value and not Path(value).expanduser().is_absolute():
+            update[key] = str(base / Path(value).expanduser())
+    return ref.model_copy(update=update) if update else ref
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    data_root: Path
+    output: Path
+    force: bool = False
+    progress: bool = True
+
+
+def output_dir(exp: Experiment, override: Path | None) -> Path:
+    if override is not None:
+        return override
+    if exp.spec.output:
+        return Path(exp.spec.output)
+    return Path("reports") / exp.spec.name
+
+
+def _dependencies(variant: SystemVariant) -> list[str]:
+    return [d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params)]
+
+
+def order_systems(variants: tuple[SystemVariant, ...]) -> list[SystemVariant]:
+    """Spec order, except that a system comes after every system it reads (fusion, `use`)."""
+    by_name = {v.name: v for v in variants}
+    bases: dict[str, list[SystemVariant]] = {}
+    for v in variants:
+        bases.setdefault(v.base, []).append(v)
+
+    def targets(name: str, owner: SystemVariant) -> list[SystemVariant]:
+        if name in by_name:
+            return [by_name[name]]
+        if name in bases:
+            if len(bases[name]) > 1:
+                raise SystemConfigError(
+                    f"system '{owner.base}' reads '{name}', which is a sweep of {len(bases[name])} variants",
+                    hint="name one variant exactly: " + ", ".join(v.name for v in bases[name]),
+                )
+            return bases[name]
+        raise SystemConfigError(
+            f"system '{owner.base}' reads system '{name}', which the spec does not define",
+            hint=f"{did_you_mean(name, sorted(by_name))}systems: {', '.join(sorted(by_name))}",
+        )
+
+    ordered: list[SystemVariant] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(v: SystemVariant) -> None:
+        if state.get(v.name) == 2:
+            return
+        if state.get(v.name) == 1:
+            raise SystemConfigError(f"systems read each other in a cycle through '{v.name}'")
+        state[v.name] = 1
+        for dep in _dependencies(v):
+            for t in targets(dep, v):
+                visit(t)
+        state[v.name] = 2
+        ordered.append(v)
+
+    for v in variants:
+        visit(v)
+    return ordered
+
+
+def _run_key(dataset: Dataset, variant: SystemVariant, ctx: StageContext, dep_keys: list[str]) -> str:
+    inputs = [STAGES.get(c.type)(c.params, ctx).input_fingerprint() for c in variant.stages]
+    blob = json.dumps(
+        {
+            "dataset": dataset.fingerprint,
+            "system": variant.config(),
+            "inputs": inputs,
+            "depends": dep_keys,
+            "harness": __version__,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _cached_cell(record_path: Path, key: str, out: Path) -> dict[str, Any] | None:
+    if not record_path.is_file():
+        return None
+    try:
+        rec = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(rec, dict) or rec.get("run_key") != key:
+        return None
+    run_path = out / str(rec.get("run_file", ""))
+    if not run_path.is_file() or sha256_file(run_path) != rec.get("run_sha256"):
+        return None
+    return rec
+
+
+def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
+    from tqdm import tqdm
+
+    measures = parse_measures(exp.spec.measures)
+    out = opts.output
+    out.mkdir(parents=True, exist_ok=True)
+    datasets: dict[str, dict[str, Any]] = {}
+    cells: list[Cell] = []
+    ordered = order_systems(exp.systems)
+    total = len(exp.spec.datasets) * len(exp.systems)
+    bar = tqdm(total=total, desc=exp.spec.name, unit="cell", disable=not opts.progress, file=sys.stderr)
+    for ref in exp.spec.datasets:
+        dataset = load_dataset(_absolute(ref, exp.base_dir), opts.data_root)
+        datasets[dataset.name] = dataset.summary()
+        order = list(dataset.queries)
+        runs: dict[str, Run] = {}
+        keys: dict[str, str] = {}
+        for variant in ordered:
+            bar.set_postfix_str(f"{dataset.name} / {variant.name}")
+            ctx = StageContext(exp.base_dir, opts.data_root, dataset, opts.progress, runs=runs)
+            key = _run_key(dataset, variant, ctx, [keys.get(d, d) for d in _dependencies(variant)])
+            rel_run = Path("runs") / slug(dataset.name) / f"{slug(variant.name)}.trec.gz"
+            record_path = out / "cells" / slug(dataset.name) / f"{slug(variant.name)}.json"
+            rec = None if opts.force else _cached_cell(record_path, key, out)
+            cached = rec is not None
+            if rec is None:
+                result = run_pipeline(variant, ctx)
+                run: Run = result.run
+                write_run(run, out / rel_run, tag=variant.name, query_order=order)
+                rec = {
+                    "run_key": key,
+                    "run_file": rel_run.as_posix(),
+                    "run_sha256": sha256_file(out / rel_run),
+                    "timing": {"stages": [asdict(t) for t in result.stages]},
+                }
+                atomic_write_text(record_path, json.dumps(rec, indent=1) + "\n")
+            else:
+                run = read_run(out / rel_run)
+            runs[variant.name] = run
+            keys[variant.name] = key
+            if sum(1 for v in exp.systems if v.base == variant.base) == 1:
+                runs[variant.base] = run
+                keys[variant.base] = key
+            ev = evaluate(dataset.qrels, run, measures)
+            cells.append(
+                Cell(
+                    dataset=dataset.name,
+                    system=variant.name,
+                    run_file=rec["run_file"],
+                    run_sha256=rec["run_sha256"],
+                    judged=ev.judged,
+                    answered=ev.answered,
+                    aggregate=ev.aggregate,
+                    per_query={m: dict(v) for m, v in ev.per_query.items()},
+                    timing=rec.get("timing", {}),
+                    cached=cached,
+                )
+            )
+            bar.update(1)
+    bar.close()
+    spec_order = {v.name: i for i, v in enumerate(exp.systems)}
+    ds_order = {n: i for i, n in enumerate(datasets)}
+    cells.sort(key=lambda c: (ds_order[c.dataset], spec_order[c.system]))
+    results = ResultSet(
+        experiment=exp.spec.name,
+        manifest={
+            "spec_path": str(exp.path),
+            "spec": exp.raw,
+            "spec_hash": exp.spec_hash(),
+            "harness_version": __version__,
+            "packages": package_versions(),
+            "git_commit": git_commit(exp.base_dir),
+            "machine": machine(),
+            "data_root": str(opts.data_root),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+        measures=[m.name for m in measures],
+        datasets=datasets,
+        systems={
+            v.name: {"base": v.base, "config": v.config(), "sweep": dict(v.sweep)} for v in exp.systems
+        },
+        cells=cells,
+    )
+    results.save(out)
+    return results
+
+
+def format_table(results: ResultSet) -> str:
+    """A plain-text table: one row per dataset x system, one column per measure."""
+    header = ["dataset", "system", *results.measures]
+    rows = [
+        [c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)]
+        for c in results.cells
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

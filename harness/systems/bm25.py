@@ -1,0 +1,91 @@
+"""BM25 through bm25s, with PyStemmer stemming and a choice of fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field
+
+from harness.errors import SystemConfigError
+from harness.records import Query, Run, ScoredDoc
+from harness.systems import STAGES, RetrieverParams, Stage
+
+
+class BM25Params(RetrieverParams):
+    k1: float = Field(default=0.9, ge=0)
+    b: float = Field(default=0.4, ge=0, le=1)
+    method: Literal["lucene", "robertson", "atire", "bm25l", "bm25+"] = "lucene"
+    delta: float = Field(default=0.5, description="BM25L / BM25+ only")
+    stemmer: str | None = Field(default="english", description="PyStemmer algorithm, or null")
+    stopwords: str | list[str] | None = Field(default="en", description="bm25s list name, a list, or null")
+    fields: list[Literal["title", "text"]] = Field(default_factory=lambda: ["title", "text"], min_length=1)
+    lower: bool = True
+
+
+@STAGES.register("bm25")
+class BM25(Stage):
+    Params = BM25Params
+    params: BM25Params
+
+    def _tokenizer(self) -> Any:
+        import bm25s.tokenization
+
+        stemmer = None
+        if self.params.stemmer:
+            import Stemmer
+
+            try:
+                stemmer = Stemmer.Stemmer(self.params.stemmer)
+            except KeyError:
+                raise SystemConfigError(
+                    f"unknown stemmer '{self.params.stemmer}'",
+                    hint=f"PyStemmer knows: {', '.join(Stemmer.algorithms())}",
+                ) from None
+        try:
+            return bm25s.tokenization.Tokenizer(
+                lower=self.params.lower, stopwords=self.params.stopwords or [], stemmer=stemmer
+            )
+        except ValueError as exc:
+            raise SystemConfigError(f"bm25 tokenizer: {exc}") from None
+
+    def _doc_text(self, title: str, text: str) -> str:
+        parts = {"title": title, "text": text}
+        return " ".join(parts[f] for f in self.params.fields if parts[f])
+
+    def prepare(self) -> None:
+        import bm25s
+
+        docs = list(self.ctx.dataset.docs.values())
+        if not docs:
+            raise SystemConfigError(
+                f"dataset '{self.ctx.dataset.name}' has no documents to index",
+                hint="BM25 needs a corpus; give the dataset a corpus file",
+            )
+        self.doc_ids = [d.doc_id for d in docs]
+        self.tokenizer = self._tokenizer()
+        tokens = self.tokenizer.tokenize(
+            [self._doc_text(d.title, d.text) for d in docs],
+            update_vocab=True, return_as="ids", show_progress=self.ctx.progress,
+        )
+        self.retriever = bm25s.BM25(
+            k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
+        )
+        self.retriever.index((tokens, self.tokenizer.get_vocab_dict()), show_progress=self.ctx.progress)
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        k = min(self.params.depth, len(self.doc_ids))
+        tokens = self.tokenizer.tokenize(
+            [q.text for q in queries], update_vocab=False, return_as="ids", show_progress=False
+        )
+        docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=self.ctx.progress, n_threads=1)
+        out: dict[str, list[ScoredDoc]] = {}
+        for qi, q in enumerate(queries):
+            # Lucene returns nothing for a document that matches no query term; bm25s returns
+            # zero-scored filler up to k, which we drop so that runs are comparable.
+            out[q.query_id] = [
+                ScoredDoc(self.doc_ids[int(d)], float(s))
+                for d, s in zip(docs[qi], scores[qi])
+                if s > 0
+            ]
+        return Run(out)

@@ -1,0 +1,37 @@
+"""Replay an existing TREC run file as a system (e.g. a published reference run)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import Field
+
+from harness.data.trec import read_run
+from harness.fsutil import sha256_file
+from harness.records import Query, Run
+from harness.systems import STAGES, RetrieverParams, Stage
+
+
+class RunFileParams(RetrieverParams):
+    path: str = Field(description="run file; '{dataset}' is replaced by the dataset name")
+
+
+@STAGES.register("run")
+class RunFile(Stage):
+    Params = RunFileParams
+    params: RunFileParams
+
+    def resolved_path(self) -> Path:
+        p = Path(self.params.path.replace("{dataset}", self.ctx.dataset.name))
+        return p if p.is_absolute() else self.ctx.base_dir / p
+
+    def input_fingerprint(self) -> str:
+        path = self.resolved_path()
+        return sha256_file(path) if path.is_file() else "missing"
+
+    def prepare(self) -> None:
+        self.run = read_run(self.resolved_path())
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        return Run({q.query_id: self.run.get(q.query_id, ())[: self.params.depth] for q in queries})

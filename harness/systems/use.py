@@ -1,0 +1,40 @@
+"""Start a pipeline from another system's finished run: ``{type: use, system: bm25, depth: 100}``.
+
+Lets a cascade reuse a first stage that the spec already runs (e.g. re-rank the `bm25`
+system's top 100) instead of computing it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import Field
+
+from harness.errors import SystemConfigError
+from harness.records import Query, Run
+from harness.systems import STAGES, RetrieverParams, Stage, StageParams
+
+
+class UseParams(RetrieverParams):
+    system: str = Field(min_length=1, description="name of the system (or sweep variant) whose run to start from")
+
+
+@STAGES.register("use")
+class Use(Stage):
+    Params = UseParams
+    params: UseParams
+
+    @classmethod
+    def dependencies(cls, params: StageParams) -> list[str]:
+        assert isinstance(params, UseParams)
+        return [params.system]
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        run = self.ctx.runs.get(self.params.system)
+        if run is None:
+            raise SystemConfigError(
+                f"'use' reads system '{self.params.system}', which has no run on dataset '{self.ctx.dataset.name}'",
+                hint="name a system of the same spec (a single sweep variant by its full name)",
+            )
+        depth = self.params.depth
+        return Run({q.query_id: run.get(q.query_id, ())[:depth] for q in queries})

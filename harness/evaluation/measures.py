@@ -8,6 +8,7 @@ answer as an empty ranking, so it is scored (0 for most measures) and counted in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,9 @@ def _need_cutoff(name: str) -> Callable[[Mapping[str, Any]], str]:
 
 
 # ir_measures family -> trec_eval measure name. Families missing here are not exposed.
+# IPrec (iprec_at_recall_*) is deliberately absent: the trec_eval 9.0.8 inside pytrec_eval
+# disagrees with trec_eval 10.0 at several recall points (0.10, 0.60, and 0.90 under -l2 in
+# trec_eval's own test suite), and we do not expose a measure we cannot compute as trec_eval does.
 _FAMILIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "P": _need_cutoff("P"),
     "R": _need_cutoff("R"),
@@ -61,7 +65,6 @@ _FAMILIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "infAP": lambda p: "infAP",
     "NumRet": lambda p: "num_rel_ret" if "rel" in p else "num_ret",
     "NumRel": lambda p: "num_rel",
-    "IPrec": lambda p: f"iprec_at_recall_{float(p['recall']):.2f}",
     "SetP": lambda p: "set_P",
     "SetR": lambda p: "set_recall",
     "SetF": lambda p: "set_F",
@@ -139,6 +142,11 @@ class Evaluation:
         return out
 
 
+def _finite(value: float) -> float:
+    v = float(value)
+    return v if math.isfinite(v) else 0.0
+
+
 def evaluate(qrels: Qrels, run: Run, measures: Iterable[Measure | str]) -> Evaluation:
     """Score `run` against `qrels` with trec_eval -c semantics.
 
@@ -166,6 +174,9 @@ def evaluate(qrels: Qrels, run: Run, measures: Iterable[Measure | str]) -> Evalu
         )
         scores = evaluator.evaluate(run_dict)
         for m in members:
-            per_query[m.name] = {q: float(scores[q][m.trec_name]) for q in judged if q in scores}
+            # An empty ranking can yield NaN inside trec_eval's code; `trec_eval -c` prints 0.
+            per_query[m.name] = {
+                q: _finite(scores[q][m.trec_name]) if q in scores else 0.0 for q in judged
+            }
     summed = frozenset(m.name for m in ms if m.summed)
     return Evaluation(per_query=per_query, judged=len(judged), answered=answered, summed=summed)

@@ -30,24 +30,39 @@ DataRootOpt = Annotated[
 def run(
     spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
     data_root: DataRootOpt = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="output folder (default reports/<name>)")] = None,  # noqa: UP045
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="output folder (default reports/<name>)")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="recompute every cell, ignoring finished ones")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bars")] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip the HTML/Markdown report")] = False,
 ) -> None:
-    """Run every system over every dataset of SPEC; write runs and results.json."""
+    """Run every system over every dataset of SPEC; write runs, results.json and the report."""
+    import os
+
     from harness.data.resolve import data_root as resolve_root
     from harness.runner import RunOptions, format_table, output_dir, run_experiment
     from harness.spec import load_spec
-
-    import os
 
     root = resolve_root(data_root).resolve()
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
     exp = load_spec(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)})
     out = output_dir(exp, output)
+    from harness.timing import parse_latency
+
+    parse_latency(exp.spec.latency)  # a bad latency: mapping fails before any work
     results = run_experiment(exp, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
     typer.echo(format_table(results))
     typer.echo(f"\nresults: {out / 'results.json'}")
+    if not no_report:
+        from harness.report import missing_dependencies, write_report
+
+        if missing_dependencies():
+            typer.echo("report skipped: pip install 'harness[plots]' (then `harness report DIR`)", err=True)
+        else:
+            from harness.report.data import report_options
+
+            typer.echo(f"report: {write_report(results, out / 'report.html', report_options(results)).html}")
 
 
 @app.command("eval")
@@ -66,11 +81,11 @@ def eval_cmd(
     width = max(len(m.name) for m in measures)
     for m in measures:
         values = ev.per_query[m.name]
-        fmt = (lambda v: f"{v:.0f}") if m.summed else (lambda v: f"{v:.4f}")
+        digits = 0 if m.summed else 4  # trec_eval prints counts as integers
         if per_query:
             for qid in values:
-                typer.echo(f"{m.name.ljust(width)}\t{qid}\t{fmt(values[qid])}")
-        typer.echo(f"{m.name.ljust(width)}\tall\t{fmt(ev.aggregate[m.name])}")
+                typer.echo(f"{m.name.ljust(width)}\t{qid}\t{values[qid]:.{digits}f}")
+        typer.echo(f"{m.name.ljust(width)}\tall\t{ev.aggregate[m.name]:.{digits}f}")
 
 
 @app.command()
@@ -88,7 +103,8 @@ def datasets(data_root: DataRootOpt = None) -> None:
     table = [header, *[(r.id, str(r.docs), str(r.queries), str(r.judged), str(r.judgments)) for r in rows]]
     widths = [max(len(t[i]) for t in table) for i in range(len(header))]
     for t in table:
-        typer.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(t, widths))))
+        cols = zip(t, widths, strict=True)
+        typer.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(cols)))
 
 
 @app.command()

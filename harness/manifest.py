@@ -10,8 +10,19 @@ from pathlib import Path
 from typing import Any
 
 _PACKAGES = (
-    "harness", "numpy", "scipy", "bm25s", "PyStemmer", "pytrec-eval-terrier", "ir-measures",
-    "pydantic", "ir-datasets", "sentence-transformers", "faiss-cpu", "onnxruntime", "torch",
+    "harness",
+    "numpy",
+    "scipy",
+    "bm25s",
+    "PyStemmer",
+    "pytrec-eval-terrier",
+    "ir-measures",
+    "pydantic",
+    "ir-datasets",
+    "sentence-transformers",
+    "faiss-cpu",
+    "onnxruntime",
+    "torch",
 )
 
 
@@ -29,7 +40,10 @@ def git_commit(where: Path) -> str | None:
     try:
         res = subprocess.run(
             ["git", "-C", str(where), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -37,7 +51,10 @@ def git_commit(where: Path) -> str | None:
         return None
     dirty = subprocess.run(
         ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     )
     return res.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 

@@ -45,9 +45,7 @@ class Run(Mapping[str, tuple[ScoredDoc, ...]]):
     __slots__ = ("_by_query",)
 
     def __init__(self, by_query: Mapping[str, Iterable[ScoredDoc]]) -> None:
-        self._by_query: dict[str, tuple[ScoredDoc, ...]] = {
-            qid: trec_order(docs) for qid, docs in by_query.items()
-        }
+        self._by_query: dict[str, tuple[ScoredDoc, ...]] = {qid: trec_order(docs) for qid, docs in by_query.items()}
 
     def __getitem__(self, query_id: str) -> tuple[ScoredDoc, ...]:
         return self._by_query[query_id]

@@ -10,16 +10,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.data.ref import DatasetRef
+
+if TYPE_CHECKING:
+    from harness.systems import StageParams
 from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import parse_measure
 
-PathKey = tuple[Union[str, int], ...]
+PathKey = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -36,8 +39,9 @@ class _Lines:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-                self.lines[(*path, k)] = key.start_mark.line + 1
-                self._walk(value, (*path, k))
+                child = (*path, k)
+                self.lines[child] = key.start_mark.line + 1
+                self._walk(value, child)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 self._walk(item, (*path, i))
@@ -53,6 +57,7 @@ class _Lines:
 
 def _interpolate(value: Any, path: PathKey, env: Mapping[str, str], where: Path, lines: _Lines) -> Any:
     if isinstance(value, str):
+
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
@@ -124,7 +129,7 @@ class StageConfig:
     """One validated stage: its registered type and its parameter model instance."""
 
     type: str
-    params: BaseModel
+    params: StageParams
 
     def as_dict(self) -> dict[str, Any]:
         return {"type": self.type, **self.params.model_dump(mode="json")}
@@ -182,22 +187,25 @@ def _expand_system(name: str, raw: Any, where: Path, lines: _Lines) -> list[Syst
     stages_raw = raw if isinstance(raw, list) else [raw]
     if not stages_raw:
         raise SpecError(f"system '{name}' has no stages", path=where, line=lines.at(("systems", name)))
-    per_stage: list[tuple[str, type[BaseModel], dict[str, Any], list[tuple[str, list[Any]]]]] = []
+    per_stage: list[tuple[str, type[StageParams], dict[str, Any], list[tuple[str, list[Any]]]]] = []
     for i, stage in enumerate(stages_raw):
         spath: PathKey = ("systems", name, i) if isinstance(raw, list) else ("systems", name)
         if not isinstance(stage, dict):
             raise SpecError(
                 f"system '{name}': a stage must be a mapping with a 'type'",
-                path=where, line=lines.at(spath),
+                path=where,
+                line=lines.at(spath),
             )
         if "type" not in stage:
             raise SpecError(
-                f"system '{name}': stage has no 'type'", path=where, line=lines.at(spath),
+                f"system '{name}': stage has no 'type'",
+                path=where,
+                line=lines.at(spath),
                 hint=f"valid types: {', '.join(STAGES.names())}",
             )
         stype = str(stage["type"])
         cls = STAGES.get(stype, path=str(where), line=lines.at((*spath, "type")))
-        model: type[BaseModel] = cls.Params
+        model = cls.Params
         params = {k: v for k, v in stage.items() if k != "type"}
         sweeps: list[tuple[str, list[Any]]] = []
         for key, value in params.items():
@@ -273,7 +281,9 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experim
         n = ds.display_name()
         if n in names:
             raise SpecError(
-                f"two datasets are named '{n}'", path=where, line=lines.at(("datasets", i)),
+                f"two datasets are named '{n}'",
+                path=where,
+                line=lines.at(("datasets", i)),
                 hint="give one a distinct 'name'",
             )
         names[n] = i
@@ -282,7 +292,8 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experim
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", sname):
             raise SpecError(
                 f"system name '{sname}' must use letters, digits, '.', '_', '+' and '-'",
-                path=where, line=lines.at(("systems", sname)),
+                path=where,
+                line=lines.at(("systems", sname)),
             )
         variants.extend(_expand_system(sname, sraw, where, lines))
     return Experiment(spec=spec, systems=tuple(variants), path=where, raw=data)

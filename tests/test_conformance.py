@@ -15,14 +15,28 @@ from harness.evaluation.measures import Measure, evaluate, parse_measure
 
 # Every family the harness exposes, with the cutoffs trec_eval prints.
 EXPOSED = [
-    "AP", *[f"AP@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
+    "AP",
+    *[f"AP@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
     *[f"P@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
     *[f"R@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
-    "nDCG", *[f"nDCG@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
-    "RR", "Rprec", "Bpref", "infAP", "NumRet", "NumRel", "NumRet(rel=1)",
-    "Success@1", "Success@5", "Success@10",
-    "SetP", "SetR", "SetF", "SetAP",
+    "nDCG",
+    *[f"nDCG@{k}" for k in (5, 10, 15, 20, 30, 100, 200, 500, 1000)],
+    "RR",
+    "Rprec",
+    "Bpref",
+    "infAP",
+    "NumRet",
+    "NumRel",
+    "NumRet(rel=1)",
+    "Success@1",
+    "Success@5",
+    "Success@10",
+    "SetP",
+    "SetR",
+    "SetF",
+    "SetAP",
 ]
+
 
 def expected(path: Path) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
@@ -56,9 +70,7 @@ def compare(m: Measure, exp: dict[str, str], per_query: dict[str, float], agg: f
         ("qrels.rel_level", "results.test", "out.test.aql", 2),  # -q -l2
     ],
 )
-def test_every_exposed_measure_matches_trec_eval(
-    trec_eval_dir: Path, qrels: str, run: str, out: str, rel: int
-) -> None:
+def test_every_exposed_measure_matches_trec_eval(trec_eval_dir: Path, qrels: str, run: str, out: str, rel: int) -> None:
     # trec_eval's -l applies one relevance level to every measure.
     measures = [dataclasses.replace(parse_measure(n), rel=rel) for n in EXPOSED]
     ev = evaluate(read_qrels(trec_eval_dir / qrels), read_run(trec_eval_dir / run), measures)

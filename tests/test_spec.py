@@ -71,7 +71,8 @@ def test_dataset_strings_and_subsets(tmp_path: Path) -> None:
 def test_subset_needs_exactly_one_rule(tmp_path: Path) -> None:
     p = _write(
         tmp_path,
-        "name: d\ndatasets:\n  - {id: beir/scifact/test, queries: {first: 5, sample: 5}}\nsystems:\n  b: {type: bm25}\n",
+        "name: d\ndatasets:\n  - {id: beir/scifact/test, queries: {first: 5, sample: 5}}\n"
+        "systems:\n  b: {type: bm25}\n",
     )
     with pytest.raises(SpecError, match="exactly one") as exc:
         load_spec(p)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from harness.data.textio import read_lines
-from harness.data.trec import read_qrels
+from harness.data.trec import check_id, read_qrels
 from harness.errors import DataError
 from harness.records import Doc, Query
 
@@ -47,6 +47,7 @@ def read_corpus(path: Path) -> dict[str, Doc]:
     docs: dict[str, Doc] = {}
     for lineno, obj in _json_objects(path, "corpus", ("_id",)):
         did = str(obj["_id"])
+        check_id(did, "document", path, lineno)
         if did in docs:
             raise DataError(f"document id '{did}' appears twice", path=path, line=lineno)
         docs[did] = Doc(did, str(obj.get("title") or ""), str(obj.get("text") or ""))
@@ -59,6 +60,7 @@ def read_queries(path: Path) -> dict[str, Query]:
     queries: dict[str, Query] = {}
     for lineno, obj in _json_objects(path, "queries", ("_id", "text")):
         qid = str(obj["_id"])
+        check_id(qid, "query", path, lineno)
         text = str(obj["text"] or "").strip()
         if not text:
             raise DataError(f"query '{qid}' has no text", path=path, line=lineno)

@@ -31,9 +31,7 @@ class Dataset:
     def __post_init__(self) -> None:
         object.__setattr__(self, "docs", MappingProxyType(dict(self.docs)))
         object.__setattr__(self, "queries", MappingProxyType(dict(self.queries)))
-        object.__setattr__(
-            self, "qrels", MappingProxyType({q: dict(d) for q, d in self.qrels.items()})
-        )
+        object.__setattr__(self, "qrels", MappingProxyType({q: dict(d) for q, d in self.qrels.items()}))
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", fingerprint(self))
 

@@ -47,12 +47,11 @@ def select(qids: list[str], ref: DatasetRef) -> list[str]:
 
 def load_dataset(ref: DatasetRef, root: Path) -> Dataset:
     sources = sorted(((name, SOURCES.get(name)) for name in SOURCES.names()), key=lambda s: s[1].priority)
-    for name, source in sources:
-        if source.matches(ref, root):
-            loaded = source.load(ref, root)
-            break
-    else:  # pragma: no cover - ir_datasets matches every id
+    chosen = next(((n, s) for n, s in sources if s.matches(ref, root)), None)
+    if chosen is None:  # pragma: no cover - ir_datasets matches every id
         raise DataError(f"no source can load dataset {ref.display_name()}")
+    name, source = chosen
+    loaded = source.load(ref, root)
     qids = select(_judged_queries(loaded, ref), ref)
     if not qids:
         raise DataError("dataset has no judged queries", path=loaded.location)

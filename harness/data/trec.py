@@ -8,8 +8,19 @@ from pathlib import Path
 
 from harness.data.textio import read_lines
 from harness.errors import DataError
-from harness.records import Query, Run, ScoredDoc
 from harness.fsutil import atomic_write_bytes, gzip_bytes
+from harness.records import Query, Run, ScoredDoc
+
+
+def check_id(value: str, what: str, path: Path, lineno: int) -> None:
+    """TREC files separate columns by whitespace, so an id may not contain any."""
+    if not value or any(ch.isspace() for ch in value):
+        raise DataError(
+            f"{what} id {value!r} is empty or contains whitespace",
+            path=path,
+            line=lineno,
+            hint="TREC run and qrels files cannot represent it; rewrite the ids",
+        )
 
 
 def read_topics(path: Path) -> dict[str, Query]:
@@ -26,6 +37,7 @@ def read_topics(path: Path) -> dict[str, Query]:
                 line=lineno,
             )
         qid, text = parts[0].strip(), parts[1].strip()
+        check_id(qid, "query", path, lineno)
         if not text:
             raise DataError(f"query '{qid}' has no text", path=path, line=lineno)
         if qid in queries:
@@ -46,9 +58,7 @@ def _parse_rel(value: str, path: Path, lineno: int) -> int:
             f = math.nan
         if math.isfinite(f) and f.is_integer():
             return int(f)
-        raise DataError(
-            f"relevance '{value}' is not an integer", path=path, line=lineno
-        ) from None
+        raise DataError(f"relevance '{value}' is not an integer", path=path, line=lineno) from None
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -101,19 +111,17 @@ def read_run(path: Path) -> Run:
         try:
             score = float(score_text)
         except ValueError:
-            raise DataError(
-                f"score '{score_text}' is not a number", path=path, line=lineno
-            ) from None
+            raise DataError(f"score '{score_text}' is not a number", path=path, line=lineno) from None
         if not math.isfinite(score):
             raise DataError(
-                f"score '{score_text}' is not finite", path=path, line=lineno,
+                f"score '{score_text}' is not finite",
+                path=path,
+                line=lineno,
                 hint="NaN and infinite scores cannot be ranked",
             )
         docs = by_query.setdefault(qid, {})
         if did in docs:
-            raise DataError(
-                f"document '{did}' appears twice for query '{qid}'", path=path, line=lineno
-            )
+            raise DataError(f"document '{did}' appears twice for query '{qid}'", path=path, line=lineno)
         docs[did] = score
     if not by_query:
         raise DataError("run file is empty", path=path)

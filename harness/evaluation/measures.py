@@ -87,9 +87,10 @@ def parse_measure(text: str) -> Measure:
     except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
         raise EvalError(
             f"cannot parse measure '{text}' ({exc})",
-            hint=f"{did_you_mean(text.split('@')[0], supported_families())}use ir_measures names such as nDCG@10, RR@10, R@100, AP, P@10",
+            hint=did_you_mean(text.split("@")[0], supported_families())
+            + "use ir_measures names such as nDCG@10, RR@10, R@100, AP, P@10",
         ) from None
-    family = m.NAME
+    family = str(m.NAME)
     if family not in _FAMILIES:
         raise EvalError(
             f"measure '{text}' is not computed by this harness",
@@ -175,8 +176,6 @@ def evaluate(qrels: Qrels, run: Run, measures: Iterable[Measure | str]) -> Evalu
         scores = evaluator.evaluate(run_dict)
         for m in members:
             # An empty ranking can yield NaN inside trec_eval's code; `trec_eval -c` prints 0.
-            per_query[m.name] = {
-                q: _finite(scores[q][m.trec_name]) if q in scores else 0.0 for q in judged
-            }
+            per_query[m.name] = {q: _finite(scores[q][m.trec_name]) if q in scores else 0.0 for q in judged}
     summed = frozenset(m.name for m in ms if m.summed)
     return Evaluation(per_query=per_query, judged=len(judged), answered=answered, summed=summed)

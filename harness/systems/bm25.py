@@ -19,7 +19,7 @@ class BM25Params(RetrieverParams):
     delta: float = Field(default=0.5, description="BM25L / BM25+ only")
     stemmer: str | None = Field(default="english", description="PyStemmer algorithm, or null")
     stopwords: str | list[str] | None = Field(default="en", description="bm25s list name, a list, or null")
-    fields: list[Literal["title", "text"]] = Field(default_factory=lambda: ["title", "text"], min_length=1)
+    fields: list[Literal["title", "text"]] = Field(default=["title", "text"], min_length=1)
     lower: bool = True
 
 
@@ -66,7 +66,9 @@ class BM25(Stage):
         self.tokenizer = self._tokenizer()
         tokens = self.tokenizer.tokenize(
             [self._doc_text(d.title, d.text) for d in docs],
-            update_vocab=True, return_as="ids", show_progress=self.ctx.progress,
+            update_vocab=True,
+            return_as="ids",
+            show_progress=self.ctx.progress,
         )
         self.retriever = bm25s.BM25(
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
@@ -83,9 +85,6 @@ class BM25(Stage):
         for qi, q in enumerate(queries):
             # Lucene returns nothing for a document that matches no query term; bm25s returns
             # zero-scored filler up to k, which we drop so that runs are comparable.
-            out[q.query_id] = [
-                ScoredDoc(self.doc_ids[int(d)], float(s))
-                for d, s in zip(docs[qi], scores[qi])
-                if s > 0
-            ]
+            pairs = zip(docs[qi], scores[qi], strict=True)
+            out[q.query_id] = [ScoredDoc(self.doc_ids[int(d)], float(s)) for d, s in pairs if s > 0]
         return Run(out)

@@ -43,7 +43,9 @@ class IrDatasets:
         try:
             docs = {}
             for d in ds.docs_iter():
-                docs[d.doc_id] = Doc(d.doc_id, str(getattr(d, "title", "") or ""), str(getattr(d, "text", "") or _text(d)))
+                docs[d.doc_id] = Doc(
+                    d.doc_id, str(getattr(d, "title", "") or ""), str(getattr(d, "text", "") or _text(d))
+                )
             queries = {q.query_id: Query(q.query_id, _text(q)) for q in ds.queries_iter()}
             qrels: dict[str, dict[str, int]] = {}
             for qr in ds.qrels_iter():

@@ -17,7 +17,9 @@ class TrecFiles:
         return bool(ref.topics and ref.qrels)
 
     def load(self, ref: DatasetRef, data_root: Path) -> Loaded:
-        assert ref.topics and ref.qrels  # matches() was checked by the resolver
+        # matches() was checked by the resolver
+        assert ref.topics is not None
+        assert ref.qrels is not None
         queries = read_topics(Path(ref.topics))
         qrels = read_qrels(Path(ref.qrels))
         docs = read_corpus(Path(ref.corpus)) if ref.corpus else {}

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -167,14 +167,14 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
             rec = None if opts.force else _cached_cell(record_path, key, out)
             cached = rec is not None
             if rec is None:
-                result = run_pipeline(variant, ctx)
+                result = run_pipeline(variant, ctx, exp.spec.latency)
                 run: Run = result.run
                 write_run(run, out / rel_run, tag=variant.name, query_order=order)
                 rec = {
                     "run_key": key,
                     "run_file": rel_run.as_posix(),
                     "run_sha256": sha256_file(out / rel_run),
-                    "timing": {"stages": [asdict(t) for t in result.stages]},
+                    "timing": result.timing,
                 }
                 atomic_write_text(record_path, json.dumps(rec, indent=1) + "\n")
             else:

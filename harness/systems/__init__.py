@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,7 +51,24 @@ class StageContext:
 
 
 class Stage(ABC):
-    """One step of a pipeline. A first stage gets `previous=None`; later ones re-rank it."""
+    """One step of a pipeline. A first stage gets `previous=None`; later ones re-rank it.
+
+    `search` must accept any subset of the queries, one at a time included: the pipeline
+    times each query alone (later stages then get that query's run from the stage before)
+    besides the batch pass that produces the run. During the per-query pass `self.ctx` is
+    replaced by a copy with `progress=False`.
+
+    Offline costs: `prepare` may record what it built in `self.costs` (JSON values only),
+    which the pipeline stores with the cell's timing. Known keys:
+
+    - `build_s`: seconds the artefact (index, embeddings) took to compute. When it is loaded
+      from the cache, give the seconds recorded when it was computed (keep them in the cache
+      entry's metadata) and set `cached`;
+    - `cached`: True when the artefact came from the cache;
+    - `docs`: documents indexed or encoded (for docs/s throughput);
+    - `index_bytes`: size of the artefact on disk; `memory_bytes`: its size in memory;
+    - anything else (`dim`, `model`, ...) is shown as is.
+    """
 
     Params: ClassVar[type[StageParams]]
     first_stage: ClassVar[bool] = True
@@ -59,6 +76,7 @@ class Stage(ABC):
     def __init__(self, params: StageParams, ctx: StageContext) -> None:
         self.params = params
         self.ctx = ctx
+        self.costs: dict[str, Any] = {}
 
     @classmethod
     def dependencies(cls, params: StageParams) -> list[str]:

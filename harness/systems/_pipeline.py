@@ -1,14 +1,42 @@
-"""Compose a system's stages over one dataset, timing offline and online work apart."""
+"""Compose a system's stages over one dataset, timing offline and online work apart.
+
+Order of work for one cell:
+
+1. offline: every stage's `prepare` (indexing, encoding, loading), timed, with the RSS growth
+   and whatever costs the stage recorded in `Stage.costs` (cached artefacts report the cost
+   recorded when they were computed);
+2. warm-up: the first `warmup` queries, each alone through the whole pipeline, not timed;
+3. batch: all queries at once through each stage; this pass produces the run, and its time
+   gives the throughput (queries/s);
+4. per query: each query alone through the pipeline (as a search service sees it), each stage
+   timed with `time.perf_counter`; every sample is kept.
+
+The result's `timing` is plain JSON (see `PipelineOutput.timing`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.errors import SystemConfigError
-from harness.records import Run
+from harness.records import Query, Run
 from harness.spec import SystemVariant
-from harness.systems import STAGES, RetrieverParams, StageContext
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from harness.timing import (
+    LatencyConfig,
+    current_rss_bytes,
+    environment,
+    latency_stats,
+    parse_latency,
+    peak_rss_bytes,
+    thread_counts,
+)
+
+TIMING_SCHEMA = 1
 
 
 @dataclass
@@ -16,37 +44,172 @@ class StageTiming:
     type: str
     prepare_s: float
     search_s: float
+    """Seconds of the batch pass."""
+    costs: dict[str, Any] = field(default_factory=dict)
+    rss_delta_bytes: int | None = None
+    samples_ms: list[float] = field(default_factory=list)
+    """Per-query latencies of this stage, aligned with `PipelineOutput.query_ids`."""
 
 
 @dataclass
 class PipelineOutput:
     run: Run
     stages: list[StageTiming] = field(default_factory=list)
+    timing: dict[str, Any] = field(default_factory=dict)
+    """JSON-serialisable record of every cost; stored in the cell record and results.json."""
 
 
 def _drop_identical(run: Run) -> Run:
     return Run({q: [d for d in docs if d.doc_id != q] for q, docs in run.items()})
 
 
-def run_pipeline(variant: SystemVariant, ctx: StageContext) -> PipelineOutput:
+def _r(x: float, digits: int = 4) -> float:
+    return round(x, digits)
+
+
+class _Pipeline:
+    def __init__(self, variant: SystemVariant, ctx: StageContext) -> None:
+        self.stages: list[Stage] = []
+        self.drop_identical: list[bool] = []
+        for i, cfg in enumerate(variant.stages):
+            cls = STAGES.get(cfg.type)
+            if i == 0 and not cls.first_stage:
+                raise SystemConfigError(
+                    f"system '{variant.base}': '{cfg.type}' needs candidates from a stage before it",
+                    hint="start the pipeline with a retriever such as bm25 or run",
+                )
+            self.stages.append(cls(cfg.params, ctx))
+            self.drop_identical.append(isinstance(cfg.params, RetrieverParams) and cfg.params.ignore_identical_ids)
+        if not self.stages:
+            raise SystemConfigError(f"system '{variant.name}' has no stages")
+
+    def search(self, queries: Sequence[Query], seconds: list[float] | None = None) -> Run:
+        """Run the queries through every stage; add each stage's seconds to `seconds`."""
+        previous: Run | None = None
+        for i, stage in enumerate(self.stages):
+            t0 = time.perf_counter()
+            previous = stage.search(queries, previous)
+            if self.drop_identical[i]:
+                previous = _drop_identical(previous)
+            if seconds is not None:
+                seconds[i] += time.perf_counter() - t0
+        if previous is None:  # unreachable: __init__ refuses an empty pipeline
+            raise SystemConfigError("pipeline produced no run")
+        return previous
+
+
+def _json_costs(costs: Any) -> dict[str, Any]:
+    import json
+
+    if not isinstance(costs, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in costs.items():
+        try:
+            json.dumps(v)
+        except (TypeError, ValueError):
+            v = repr(v)
+        out[str(k)] = v
+    if "cached" in out:
+        out["cached"] = bool(out["cached"])
+    return out
+
+
+def run_pipeline(
+    variant: SystemVariant,
+    ctx: StageContext,
+    latency: Mapping[str, Any] | LatencyConfig | None = None,
+) -> PipelineOutput:
+    """Prepare every stage, produce the run in one batch pass, and time it as configured."""
+    cfg = parse_latency(latency)
     queries = list(ctx.dataset.queries.values())
-    previous: Run | None = None
+    pipe = _Pipeline(variant, ctx)
+    rss_start = current_rss_bytes()
+
     timings: list[StageTiming] = []
-    for i, cfg in enumerate(variant.stages):
-        cls = STAGES.get(cfg.type)
-        if i == 0 and not cls.first_stage:
-            raise SystemConfigError(
-                f"system '{variant.base}': '{cfg.type}' needs candidates from a stage before it",
-                hint="start the pipeline with a retriever such as bm25 or run",
-            )
-        stage = cls(cfg.params, ctx)
+    for stage, stage_cfg in zip(pipe.stages, variant.stages, strict=True):
+        before = current_rss_bytes()
         t0 = time.perf_counter()
         stage.prepare()
-        t1 = time.perf_counter()
-        previous = stage.search(queries, previous)
-        t2 = time.perf_counter()
-        if isinstance(cfg.params, RetrieverParams) and cfg.params.ignore_identical_ids:
-            previous = _drop_identical(previous)
-        timings.append(StageTiming(cfg.type, t1 - t0, t2 - t1))
-    assert previous is not None  # a variant has at least one stage (checked by the spec)
-    return PipelineOutput(previous, timings)
+        prepare_s = time.perf_counter() - t0
+        after = current_rss_bytes()
+        timings.append(
+            StageTiming(
+                type=stage_cfg.type,
+                prepare_s=prepare_s,
+                search_s=0.0,
+                costs=_json_costs(getattr(stage, "costs", {})),
+                rss_delta_bytes=(after - before) if before is not None and after is not None else None,
+            )
+        )
+
+    warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
+    for q in queries[:warmup]:
+        pipe.search([q])
+
+    batch_s = [0.0] * len(pipe.stages)
+    t0 = time.perf_counter()
+    run = pipe.search(queries, batch_s)
+    batch_total = time.perf_counter() - t0
+    for t, s in zip(timings, batch_s, strict=True):
+        t.search_s = s
+
+    query_ids: list[str] = []
+    total_ms: list[float] = []
+    if cfg.mode == "per-query" and queries:
+        for stage in pipe.stages:
+            stage.ctx = dataclasses.replace(stage.ctx, progress=False)
+        timed = queries[: cfg.max_queries] if cfg.max_queries else queries
+        for _ in range(cfg.repeats):
+            for q in timed:
+                per_stage = [0.0] * len(pipe.stages)
+                t0 = time.perf_counter()
+                pipe.search([q], per_stage)
+                total = time.perf_counter() - t0
+                query_ids.append(q.query_id)
+                total_ms.append(_r(total * 1000))
+                for t, s in zip(timings, per_stage, strict=True):
+                    t.samples_ms.append(_r(s * 1000))
+
+    peak = peak_rss_bytes()
+    rss_end = current_rss_bytes()
+    offline_s = sum(t.prepare_s for t in timings)
+    timing: dict[str, Any] = {
+        "schema": TIMING_SCHEMA,
+        "config": cfg.model_dump(),
+        "queries": len(queries),
+        "offline": {
+            "prepare_s": _r(offline_s, 6),
+            "build_s": _r(sum(float(t.costs.get("build_s", t.prepare_s)) for t in timings), 6),
+            "cached": any(bool(t.costs.get("cached")) for t in timings),
+        },
+        "batch": {
+            "queries": len(queries),
+            "seconds": _r(batch_total, 6),
+            "qps": _r(len(queries) / batch_total, 3) if batch_total > 0 else None,
+        },
+        "latency": latency_stats(total_ms),
+        "query_ids": query_ids,
+        "samples_ms": total_ms,
+        "stages": [
+            {
+                "type": t.type,
+                "prepare_s": _r(t.prepare_s, 6),
+                "search_s": _r(t.search_s, 6),
+                "costs": t.costs,
+                "cached": bool(t.costs.get("cached", False)),
+                "rss_delta_bytes": t.rss_delta_bytes,
+                "latency": latency_stats(t.samples_ms),
+                "samples_ms": t.samples_ms,
+            }
+            for t in timings
+        ],
+        "memory": {
+            "peak_rss_bytes": peak,
+            "rss_start_bytes": rss_start,
+            "rss_end_bytes": rss_end,
+        },
+        "threads": thread_counts(),
+        "environment": environment(),
+    }
+    return PipelineOutput(run, timings, timing)

@@ -1,0 +1,80 @@
+"""The report: HTML (tables and plots, self-contained), PNG/SVG plots and a Markdown summary.
+
+Everything is computed from a ResultSet (results.json) alone. Heavy dependencies (jinja2,
+matplotlib) are imported only when a report is written; they come with the `plots` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.report.data import ReportOptions
+from harness.results import ResultSet
+
+__all__ = ["ReportFiles", "ReportOptions", "missing_dependencies", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    markdown: Path
+    plots: list[Path] = field(default_factory=list)
+
+
+def missing_dependencies() -> list[str]:
+    """The packages of the `plots` extra that are not installed."""
+    import importlib.util
+
+    return [name for name in ("jinja2", "matplotlib") if importlib.util.find_spec(name) is None]
+
+
+def write_report(
+    results: ResultSet,
+    html_path: Path,
+    options: ReportOptions | None = None,
+    *,
+    markdown_path: Path | None = None,
+    plots_dir: Path | None = None,
+) -> ReportFiles:
+    """Write the HTML report, its plots (PNG and SVG) and a Markdown summary.
+
+    Defaults: Markdown next to the HTML (same name, `.md`), plots in `plots/` beside it.
+    """
+    missing = missing_dependencies()
+    if missing:
+        raise HarnessError(
+            f"the report needs {', '.join(missing)}",
+            hint="pip install 'harness[plots]'",
+        )
+    from harness.fsutil import atomic_write_bytes, atomic_write_text
+    from harness.report.data import build
+    from harness.report.html import render_html
+    from harness.report.markdown import render_markdown
+    from harness.report.plots import render_plots
+
+    opts = options or ReportOptions()
+    view = build(results, opts)
+    plots = render_plots(view)
+    md_path = markdown_path or html_path.with_suffix(".md")
+    pdir = plots_dir or html_path.parent / "plots"
+    written: list[Path] = []
+    for plot in plots:
+        for ext, data in (("svg", plot.svg), ("png", plot.png)):
+            path = pdir / f"{plot.name}.{ext}"
+            atomic_write_bytes(path, data)
+            written.append(path)
+    atomic_write_text(html_path, render_html(view, plots))
+    rel = _relative(pdir, md_path.parent)
+    atomic_write_text(md_path, render_markdown(view, plots, plots_href=rel))
+    return ReportFiles(html_path, md_path, written)
+
+
+def _relative(target: Path, start: Path) -> str:
+    import os
+
+    try:
+        return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+    except ValueError:  # another drive on Windows
+        return target.resolve().as_posix()

@@ -1,0 +1,60 @@
+"""A Markdown summary for CI job summaries (GitHub renders HTML in it, so text is escaped)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from harness.report.data import ReportView, fmt_measure, fmt_ms, fmt_rate
+from harness.report.plots import Plot
+
+
+def md_text(value: object) -> str:
+    """Escape a value for a Markdown table cell: HTML-escaped, pipes and newlines neutralised."""
+    text = html.escape(str(value), quote=True)
+    for ch in "\\`*_[]|":
+        text = text.replace(ch, "\\" + ch)
+    return " ".join(text.split())
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> list[str]:
+    align = ["---" if i < right else "---:" for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "plots") -> str:
+    out = [f"# {md_text(view.experiment)}", ""]
+    out += ["## Best system per dataset and measure", ""]
+    out += _table(
+        ["dataset", "measure", "best system", "value"],
+        [
+            [md_text(r["dataset"]), md_text(r["measure"]), md_text(", ".join(r["systems"])), fmt_measure(r["value"])]
+            for r in view.summary
+        ],
+        right=3,
+    )
+    for ds in view.datasets:
+        out += ["", f"## {md_text(ds.name)}", ""]
+        header = ["system", *(md_text(m) for m in view.measures), "p50 ms", "p95 ms", "batch q/s"]
+        rows = []
+        for c, lat in zip(ds.cells, ds.latency_rows, strict=True):
+            values = []
+            for m in view.measures:
+                v = fmt_measure(c.aggregate.get(m))
+                values.append(f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v)
+            name = md_text(c.system) + (" (resumed)" if c.cached else "")
+            rows.append([name, *values, fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"])])
+        out += _table(header, rows)
+        front = sorted((p for p in ds.points if p.on_front), key=lambda p: p.x or 0.0)
+        if front:
+            chain = " → ".join(f"{md_text(p.system)} ({fmt_ms(p.x)} ms, {fmt_measure(p.y)})" for p in front)
+            out += ["", f"Pareto frontier ({md_text(view.measure)} vs {view.stat} latency): {chain}"]
+        if ds.winloss:
+            wl = "; ".join(f"{md_text(r.system)} {r.wins}/{r.ties}/{r.losses}" for r in ds.winloss)
+            out += ["", f"Wins/ties/losses on {md_text(view.measure)} against {md_text(ds.baseline)}: {wl}"]
+        files = [p for p in plots if p.dataset == ds.name]
+        if files:
+            out += ["", "Plots: " + ", ".join(f"[{p.kind}]({plots_href}/{p.name}.png)" for p in files)]
+    return "\n".join(out) + "\n"

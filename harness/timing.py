@@ -1,0 +1,190 @@
+"""Latency statistics, memory, thread counts and an environment fingerprint.
+
+Per-query latencies are summarised by `latency_stats` (mean and numpy's linear-interpolation
+percentiles); the raw samples are kept in results.json so any statistic can be recomputed.
+How a pipeline is timed is configured by the spec's `latency:` mapping, validated by
+`LatencyConfig`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import SpecError
+
+STATISTICS: tuple[str, ...] = ("mean", "p50", "p90", "p95", "p99", "max")
+"""Latency statistics, in the order tables show them."""
+
+_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
+
+# Instruction-set extensions that change the speed of numeric kernels (BLAS, faiss, onnxruntime).
+_FLAGS = (
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "bmi2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "asimd",
+    "sve",
+    "sve2",
+    "asimddp",
+    "asimdhp",
+)
+
+
+class LatencyConfig(BaseModel):
+    """The spec's `latency:` mapping.
+
+    mode: `per-query` times each query alone through the pipeline (as a search service sees
+    it) after `warmup` queries, plus one batch pass for throughput; `batch` times the batch
+    pass only; `off` times the batch pass that produces the run, without warm-up.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["per-query", "batch", "off"] = "per-query"
+    warmup: int = Field(default=5, ge=0, description="queries run through the pipeline before timing")
+    repeats: int = Field(default=1, ge=1, le=100, description="per-query passes; every sample is kept")
+    max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
+
+
+def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfig:
+    """Validate the spec's `latency:` mapping; errors name the valid keys and values."""
+    if isinstance(raw, LatencyConfig):
+        return raw
+    try:
+        return LatencyConfig.model_validate(dict(raw or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "latency"
+        if err["type"] == "extra_forbidden":
+            msg = f"latency: unknown key '{key}'"
+        else:
+            msg = f"latency.{key}: {err['msg']} (got {err.get('input')!r})"
+        raise SpecError(
+            msg,
+            hint="valid keys: mode (per-query, batch, off), warmup (>= 0), repeats (1-100), max_queries (> 0)",
+        ) from None
+
+
+def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
+    """mean, p50, p90, p95, p99 and max of latency samples (ms), plus their count `n`.
+
+    Percentiles use numpy's default linear interpolation. An empty sample gives `{"n": 0}`.
+    """
+    import numpy as np
+
+    if len(samples_ms) == 0:
+        return {"n": 0}
+    a = np.asarray(samples_ms, dtype=np.float64)
+    out = {"n": int(a.size), "mean": round(float(a.mean()), 6)}
+    for name, q in _PERCENTILES.items():
+        out[name] = round(float(np.percentile(a, q)), 6)
+    out["max"] = round(float(a.max()), 6)
+    return out
+
+
+def peak_rss_bytes() -> int | None:
+    """The process's resident-set high-water mark (includes everything it did before)."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def current_rss_bytes() -> int | None:
+    """Resident memory now (Linux /proc), or None where unknown."""
+    try:
+        fields = Path("/proc/self/statm").read_text().split()
+        return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        if not line.strip():
+            break  # the first processor's block is enough
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    return info
+
+
+def thread_counts() -> dict[str, Any]:
+    """Threads the numeric libraries may use, without importing any of them."""
+    out: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    try:
+        out["affinity"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        out["affinity"] = None
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
+        if os.environ.get(var):
+            out[var] = os.environ[var]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(AttributeError, RuntimeError):
+            out["torch"] = int(torch.get_num_threads())
+    faiss = sys.modules.get("faiss")
+    if faiss is not None:
+        with contextlib.suppress(AttributeError, RuntimeError):
+            out["faiss"] = int(faiss.omp_get_max_threads())
+    return out
+
+
+def environment() -> dict[str, Any]:
+    """A copy of `_environment()`, computed once per process."""
+    return json.loads(json.dumps(_environment()))  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> dict[str, Any]:
+    """CPU model, cores, instruction-set flags, OS, Python and library versions.
+
+    `id` is a short hash of everything else: two measurements with the same id ran on the
+    same kind of machine with the same software.
+    """
+    from harness.manifest import package_versions
+
+    cpu = _cpuinfo()
+    flags = set((cpu.get("flags") or cpu.get("Features") or "").split())
+    env: dict[str, Any] = {
+        "cpu": cpu.get("model name") or platform.processor() or platform.machine() or "unknown",
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "isa": [f for f in _FLAGS if f in flags],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+    }
+    env["id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
+    return env

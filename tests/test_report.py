@@ -1,0 +1,360 @@
+"""The report: data from a hand-made ResultSet, files, determinism, escaping, CLI, Chromium."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.errors import EvalError, SpecError, SystemConfigError
+from harness.report import ReportOptions, write_report
+from harness.report.data import build, report_options
+from harness.results import Cell, ResultSet
+from harness.timing import latency_stats
+
+XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
+XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
+XSS_DATASET = "ds<b onmouseover=alert(1)>\"'&"
+DATA_ROOT = Path(os.environ.get("HARNESS_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+pytest.importorskip("matplotlib", reason="the report needs the plots extra: pip install -e '.[plots]'")
+pytest.importorskip("jinja2", reason="the report needs the plots extra: pip install -e '.[plots]'")
+
+
+def _timing(samples: list[float], qps: float, build_s: float, cached: bool = False) -> dict[str, Any]:
+    return {
+        "schema": 1,
+        "config": {"mode": "per-query", "warmup": 5, "repeats": 1, "max_queries": None},
+        "queries": len(samples),
+        "offline": {"prepare_s": 0.1, "build_s": build_s, "cached": cached},
+        "batch": {"queries": len(samples), "seconds": len(samples) / qps, "qps": qps},
+        "latency": latency_stats(samples),
+        "query_ids": [f"q{i}" for i in range(len(samples))],
+        "samples_ms": samples,
+        "stages": [
+            {
+                "type": "bm25",
+                "prepare_s": 0.1,
+                "search_s": 0.01,
+                "costs": {"build_s": build_s, "cached": cached, "docs": 1000, "index_bytes": 4096},
+                "cached": cached,
+                "rss_delta_bytes": 2048,
+                "latency": latency_stats(samples),
+                "samples_ms": samples,
+            }
+        ],
+        "memory": {"peak_rss_bytes": 10 << 20, "rss_start_bytes": 1 << 20, "rss_end_bytes": 2 << 20},
+        "threads": {"cpu_count": 2, "affinity": 2},
+        "environment": {
+            "cpu": "Test CPU",
+            "arch": "x86_64",
+            "cores": 2,
+            "isa": ["avx2"],
+            "os": "Linux",
+            "python": "3.11",
+            "packages": {"numpy": "2"},
+            "id": "abcdef123456",
+        },
+    }
+
+
+def _cell(dataset: str, system: str, ndcg: list[float], latency_ms: float, qids: list[str]) -> Cell:
+    per_query = {"nDCG@10": dict(zip(qids, ndcg, strict=True)), "RR@10": dict(zip(qids, ndcg, strict=True))}
+    mean = sum(ndcg) / len(ndcg)
+    return Cell(
+        dataset=dataset,
+        system=system,
+        run_file=f"runs/{system}.trec.gz",
+        run_sha256="0" * 64,
+        judged=len(qids),
+        answered=len(qids),
+        aggregate={"nDCG@10": mean, "RR@10": mean / 2},
+        per_query=per_query,
+        timing=_timing([latency_ms] * len(qids), 1000 / latency_ms, 2.0, cached=False),
+    )
+
+
+def make_results() -> ResultSet:
+    """A k1 sweep of three variants, a slow good system, a fast bad one and an XSS-named one."""
+    qids = ["q1", "q2", XSS_QUERY, "q4"]
+    rows = {
+        # system: (per-query nDCG@10, latency ms)
+        "bm25@k1=0.9": ([0.5, 0.5, 0.5, 0.5], 2.0),
+        "bm25@k1=1.2": ([0.6, 0.5, 0.5, 0.6], 3.0),
+        "bm25@k1=0.5": ([0.4, 0.5, 0.5, 0.4], 1.5),
+        "dense": ([0.9, 0.8, 0.1, 0.8], 20.0),
+        "slow-bad": ([0.1, 0.1, 0.1, 0.1], 50.0),
+        XSS_SYSTEM: ([0.5, 0.5, 0.9, 0.5], 8.0),
+    }
+    cells = [_cell(ds, s, v, lat, qids) for ds in ("dsA", XSS_DATASET) for s, (v, lat) in rows.items()]
+    systems = {
+        s: {
+            "base": "bm25" if s.startswith("bm25@") else s,
+            "config": [],
+            "sweep": {"k1": float(s.split("=")[1])} if s.startswith("bm25@") else {},
+        }
+        for s in rows
+    }
+    return ResultSet(
+        experiment="hand-made",
+        manifest={
+            "spec": {"name": "hand-made", "compare": {"baseline": "bm25"}},
+            "harness_version": "0",
+            "created": "2026-01-01T00:00:00+00:00",
+            "machine": {"cpu": "Test CPU"},
+        },
+        measures=["nDCG@10", "RR@10"],
+        datasets={"dsA": {"docs": 1000, "queries": 4, "judgments": 4}, XSS_DATASET: {"docs": 1}},
+        systems=systems,
+        cells=cells,
+    )
+
+
+# ------------------------------------------------------------------ data
+
+
+def test_view_summary_frontier_curves_and_winloss() -> None:
+    view = build(make_results(), ReportOptions())
+    assert view.measure == "nDCG@10"
+    assert view.stat == "p50"
+    best = {(r["dataset"], r["measure"]): r["systems"] for r in view.summary}
+    assert best[("dsA", "nDCG@10")] == ["dense"]  # mean 0.65
+    ds = view.datasets[0]
+    front = sorted((p.system for p in ds.points if p.on_front), key=lambda s: [p.x for p in ds.points if p.system == s])
+    # by latency: k1=0.5 (1.5 ms, .45), k1=0.9 (2, .5), k1=1.2 (3, .55), XSS (8, .6), dense (20, .65)
+    assert front == ["bm25@k1=0.5", "bm25@k1=0.9", "bm25@k1=1.2", XSS_SYSTEM, "dense"]
+    assert not next(p for p in ds.points if p.system == "slow-bad").on_front
+    (curve,) = ds.curves
+    assert curve.base == "bm25"
+    assert curve.parameters == ["k1"]
+    assert [p.label for p in curve.points] == ["k1=0.5", "k1=0.9", "k1=1.2"]
+    # Baseline 'bm25' is a sweep: its first variant in the results is used.
+    assert ds.baseline == "bm25@k1=0.9"
+    wl = {r.system: r for r in ds.winloss}
+    assert (wl["dense"].wins, wl["dense"].ties, wl["dense"].losses) == (3, 0, 1)
+    assert wl["dense"].worst == [(XSS_QUERY, pytest.approx(-0.4))]
+    assert (wl["bm25@k1=1.2"].wins, wl["bm25@k1=1.2"].ties, wl["bm25@k1=1.2"].losses) == (2, 2, 0)
+    assert wl["slow-bad"].mean_delta == pytest.approx(-0.4)
+
+
+def test_options_are_validated() -> None:
+    results = make_results()
+    with pytest.raises(EvalError, match="measure 'nDCG@20'"):
+        build(results, ReportOptions(measure="nDCG@20"))
+    with pytest.raises(EvalError, match="latency statistic 'p42'"):
+        build(results, ReportOptions(latency_stat="p42"))
+    with pytest.raises(SystemConfigError, match="baseline system 'bm26'"):
+        build(results, ReportOptions(baseline="bm26"))
+    view = build(results, ReportOptions(measure="RR@10", latency_stat="max", baseline="dense"))
+    assert (view.measure, view.stat, view.datasets[0].baseline) == ("RR@10", "max", "dense")
+    assert report_options(results, measure="RR@10").measure == "RR@10"
+    bad = ResultSet("x", {"spec": {"report": {"colour": "red"}}}, ["nDCG@10"], {}, {}, [])
+    with pytest.raises(SpecError, match="unknown key 'colour'"):
+        report_options(bad)
+
+
+def test_unmeasured_cells_are_listed_not_plotted() -> None:
+    r = make_results()
+    cells = [Cell(**{**c.__dict__, "timing": {}}) if c.system == "dense" else c for c in r.cells]
+    view = build(ResultSet(r.experiment, r.manifest, r.measures, r.datasets, r.systems, cells), ReportOptions())
+    assert view.datasets[0].unplotted == ["dense"]
+    assert "dense" not in [p.system for p in view.datasets[0].points if p.on_front]
+
+
+# ------------------------------------------------------------------ files
+
+
+def _write(tmp: Path) -> tuple[Path, list[Path]]:
+    files = write_report(make_results(), tmp / "report.html")
+    return files.html, files.plots
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made results' report, written once for the read-only tests."""
+    return _write(tmp_path_factory.mktemp("report"))[0]
+
+
+def test_report_files_are_written_and_deterministic(tmp_path: Path) -> None:
+    html, plots = _write(tmp_path / "a")
+    html2, _ = _write(tmp_path / "b")
+    names = sorted(p.name for p in plots)
+    assert names == sorted(
+        f"{d}-{k}.{e}"
+        for d in ("dsA", "ds_b_onmouseover_alert_1")
+        for k in ("tradeoff", "winloss")
+        for e in ("png", "svg")
+    )
+    for p in plots:
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        else:
+            assert ET.fromstring(p.read_bytes()).tag.endswith("svg")
+        assert p.read_bytes() == (tmp_path / "b" / "plots" / p.name).read_bytes(), p.name
+    assert html.read_bytes() == html2.read_bytes()
+    md = html.with_suffix(".md").read_text()
+    assert md == html2.with_suffix(".md").read_text()
+    assert "| dsA | nDCG@10 | dense | 0.6500 |" in md
+    assert "(plots/dsA-tradeoff.png)" in md
+
+
+def _parse(html: str) -> tuple[list[str], list[str]]:
+    """Tag names and attribute names of a document, as a browser's tokenizer sees them."""
+    from html.parser import HTMLParser
+
+    tags: list[str] = []
+    attrs: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attributes: list[tuple[str, str | None]]) -> None:
+            tags.append(tag)
+            attrs.extend(name for name, _ in attributes)
+
+    Collect().feed(html)
+    return tags, attrs
+
+
+def test_html_is_self_contained_and_escaped(written: Path) -> None:
+    html_path = written
+    html = html_path.read_text()
+    assert "<script" not in html.lower()
+    tags, attrs = _parse(html)
+    assert "script" not in tags
+    assert not [a for a in attrs if a.startswith("on")]  # no event-handler attribute
+    assert tags.count("table") >= 7
+    assert "&lt;script&gt;document.documentElement.setAttribute(&#39;data-xss&#39;,&#39;1&#39;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&#34;" in html  # query id in the win/loss table
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no network asset
+    svgs = re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(svgs) == 4  # trade-off and win/loss per dataset
+    for blob in svgs:  # the SVG escapes the labels as well
+        root = ET.fromstring(base64.b64decode(blob))
+        assert not [e for e in root.iter() if e.tag.endswith("script")]
+    for section in ("summary", "effectiveness", "tradeoffs", "latency", "costs", "environment", "manifest"):
+        assert f'<section id="{section}">' in html
+    md = html_path.with_suffix(".md").read_text()
+    assert "<script" not in md
+    assert "&lt;script&gt;" in md
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_cli_report_options_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_results().save(tmp_path)
+    out = tmp_path / "custom" / "r.html"
+    assert main(["report", str(tmp_path), "-o", str(out), "--latency", "p95", "-m", "RR@10"]) == 0
+    assert out.is_file()
+    assert out.with_suffix(".md").is_file()
+    assert (out.parent / "plots" / "dsA-tradeoff.svg").is_file()
+    assert "RR@10 vs p95 latency" in (out.parent / "plots" / "dsA-tradeoff.svg").read_text()
+    assert main(["report", str(tmp_path), "-m", "nope@3"]) == 2
+    assert "measure 'nope@3' is not in the results" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def _spec(tmp: Path) -> Path:
+    spec = tmp / "replay.yaml"
+    spec.write_text(
+        "name: replay-mini\n"
+        "datasets:\n  - {id: msmarco/trec-dl/dl19-full, name: dl19, queries: {first: 6}}\n"
+        "measures: [nDCG@10, AP(rel=2)]\n"
+        "latency: {warmup: 2}\n"
+        "systems:\n"
+        '  bm25: {type: run, path: "${HARNESS_DATA_ROOT}/msmarco/trec-dl/runs/bm25-{dataset}.trec", depth: [10, 100]}\n'
+        '  tas-b: {type: run, path: "${HARNESS_DATA_ROOT}/msmarco/trec-dl/runs/tas-b-{dataset}.trec"}\n'
+    )
+    return spec
+
+
+@pytest.mark.skipif(
+    not (DATA_ROOT / "msmarco" / "trec-dl").is_dir(), reason="needs the shared data (HARNESS_DATA_ROOT)"
+)
+def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["run", str(_spec(tmp_path)), "-o", str(out), "-q", "--data-root", str(DATA_ROOT)]
+    assert main(argv) == 0
+    html = (out / "report.html").read_bytes()
+    md = (out / "report.md").read_bytes()
+    plots = {p.name: p.read_bytes() for p in (out / "plots").iterdir()}
+    assert len(plots) == 4
+    results = ResultSet.load(out)
+    cell = results.cell("dl19", "bm25@depth=10")
+    assert cell is not None
+    assert cell.timing["latency"]["n"] == 6
+    assert len(cell.timing["samples_ms"]) == 6
+    # A resumed cell keeps the timing recorded when it was computed.
+    assert main(argv) == 0
+    again = ResultSet.load(out)
+    assert [c.cached for c in again.cells] == [True, True, True]
+    assert again.cells[0].timing == results.cells[0].timing
+    # Without run files, cell records and plots, the report comes back byte for byte.
+    for sub in ("runs", "cells", "plots"):
+        shutil.rmtree(out / sub)
+    (out / "report.html").unlink()
+    results.save(out)  # the first run's results.json
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").read_bytes() == html
+    assert (out / "report.md").read_bytes() == md
+    assert {p.name: p.read_bytes() for p in (out / "plots").iterdir()} == plots
+
+
+# ------------------------------------------------------------------ browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium(page: Path, tmp: Path, screenshot: Path) -> tuple[str, list[str]]:
+    """(DOM after load, console messages) of a page rendered by headless Chromium."""
+    assert CHROMIUM is not None
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp / 'chromium-profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1280,2400",
+        f"--screenshot={screenshot}",
+        "--dump-dom",
+        page.resolve().as_uri(),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    console = [line for line in res.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    return res.stdout, console
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; .ci/run does)")
+def test_html_renders_in_chromium_without_errors(tmp_path: Path, written: Path) -> None:
+    # The detector itself: a page with a script error must be caught.
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><html><body><script>noSuchFunction()</script></body></html>")
+    _, console = _chromium(bad, tmp_path, tmp_path / "bad.png")
+    assert any("noSuchFunction" in line for line in console)
+
+    shot = tmp_path / "report-screenshot.png"
+    dom, console = _chromium(written, tmp_path, shot)
+    assert console == []
+    assert 'data-xss="1"' not in dom  # neither payload ran
+    assert "<script" not in dom.lower()
+    for table in ("summary", "effectiveness", "winloss", "latency", "costs", "environment", "manifest"):
+        assert f'<table class="{table}">' in dom, table
+    assert dom.count('<img class="plot"') == 4
+    assert "&lt;script&gt;document.documentElement" in dom
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

@@ -1,0 +1,204 @@
+"""Latency measurement: statistics, the latency: spec mapping, and a pipeline of sleeping stages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from harness.data.dataset import Dataset
+from harness.errors import SpecError
+from harness.records import Doc, Query, Run, ScoredDoc
+from harness.spec import StageConfig, SystemVariant
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
+from harness.systems._pipeline import run_pipeline
+from harness.timing import LatencyConfig, environment, latency_stats, parse_latency, thread_counts
+
+# ------------------------------------------------------------------ statistics
+
+
+def test_latency_stats_match_hand_computed_percentiles() -> None:
+    stats = latency_stats([float(v) for v in range(1, 101)])  # 1..100 ms
+    assert stats["n"] == 100
+    assert stats["mean"] == pytest.approx(50.5)
+    # numpy linear interpolation: position q/100 * (n - 1) in the sorted samples
+    assert stats["p50"] == pytest.approx(50.5)
+    assert stats["p90"] == pytest.approx(90.1)
+    assert stats["p95"] == pytest.approx(95.05)
+    assert stats["p99"] == pytest.approx(99.01)
+    assert stats["max"] == 100.0
+
+
+def test_latency_stats_of_one_and_of_no_sample() -> None:
+    assert latency_stats([]) == {"n": 0}
+    one = latency_stats([7.25])
+    assert {k: one[k] for k in ("mean", "p50", "p99", "max")} == {"mean": 7.25, "p50": 7.25, "p99": 7.25, "max": 7.25}
+
+
+def test_latency_config_defaults_and_errors() -> None:
+    assert parse_latency(None) == LatencyConfig(mode="per-query", warmup=5, repeats=1)
+    assert parse_latency({"mode": "batch", "warmup": 0}).mode == "batch"
+    with pytest.raises(SpecError, match="unknown key 'warm_up'") as exc:
+        parse_latency({"warm_up": 3})
+    assert exc.value.hint is not None
+    assert "warmup" in exc.value.hint
+    with pytest.raises(SpecError, match=r"latency\.mode"):
+        parse_latency({"mode": "sometimes"})
+    with pytest.raises(SpecError, match=r"latency\.repeats"):
+        parse_latency({"repeats": 0})
+
+
+def test_environment_fingerprint_is_stable_and_complete() -> None:
+    env = environment()
+    assert env == environment()
+    assert {"cpu", "arch", "cores", "isa", "os", "python", "packages", "id"} <= set(env)
+    assert env["packages"]["numpy"]
+    assert len(env["id"]) == 12
+    assert isinstance(env["isa"], list)
+    assert thread_counts()["cpu_count"] == env["cores"]
+
+
+# ------------------------------------------------------------------ sleeping pipeline
+
+FIRST_MS = 5.0  # every query
+SECOND_MS = 5.0  # most queries ...
+SLOW_MS = 50.0  # ... but the last two of 20
+N_QUERIES = 20
+CALLS: list[tuple[str, tuple[str, ...], tuple[str, ...] | None]] = []
+
+
+class SleepParams(RetrieverParams):
+    pass
+
+
+class SleepFirst(Stage):
+    """Sleeps FIRST_MS per query; records build costs as if loaded from a cache."""
+
+    Params = SleepParams
+
+    def prepare(self) -> None:
+        self.costs = {"build_s": 12.5, "cached": True, "docs": 3, "index_bytes": 1024, "odd": object()}
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        CALLS.append(("first", tuple(q.query_id for q in queries), None))
+        time.sleep(FIRST_MS / 1000 * len(queries))
+        return Run({q.query_id: [ScoredDoc("d1", 2.0), ScoredDoc(q.query_id, 1.0)] for q in queries})
+
+
+class SleepSecond(Stage):
+    """Sleeps SECOND_MS per query, SLOW_MS for q18 and q19."""
+
+    Params = StageParams
+    first_stage = False
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        assert previous is not None
+        CALLS.append(("second", tuple(q.query_id for q in queries), tuple(previous)))
+        time.sleep(sum(SLOW_MS if q.query_id in ("q18", "q19") else SECOND_MS for q in queries) / 1000)
+        return previous
+
+
+def _dataset(n: int = N_QUERIES) -> Dataset:
+    queries = {f"q{i}": Query(f"q{i}", f"query {i}") for i in range(n)}
+    return Dataset(
+        name="tiny",
+        source="test",
+        location="memory",
+        docs={"d1": Doc("d1", "", "text")},
+        queries=queries,
+        qrels={q: {"d1": 1} for q in queries},
+    )
+
+
+@pytest.fixture
+def sleep_variant(monkeypatch: pytest.MonkeyPatch) -> SystemVariant:
+    STAGES.names()  # discover the real stages first
+    monkeypatch.setitem(STAGES._items, "test-sleep-first", SleepFirst)
+    monkeypatch.setitem(STAGES._items, "test-sleep-second", SleepSecond)
+    CALLS.clear()
+    stages = (
+        StageConfig("test-sleep-first", SleepParams(ignore_identical_ids=True)),
+        StageConfig("test-sleep-second", StageParams()),
+    )
+    return SystemVariant("sleepy", "sleepy", stages)
+
+
+def _ctx(tmp_path: Path, n: int = N_QUERIES) -> StageContext:
+    return StageContext(base_dir=tmp_path, data_root=tmp_path, dataset=_dataset(n), progress=False)
+
+
+def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tmp_path: Path) -> None:
+    out = run_pipeline(sleep_variant, _ctx(tmp_path), {"warmup": 2})
+    t = json.loads(json.dumps(out.timing))  # JSON-serialisable as is
+    assert t["query_ids"] == [f"q{i}" for i in range(N_QUERIES)]
+    # Known per-query totals: 18 queries at 10 ms, 2 at 55 ms. numpy's p50 lies between two
+    # 10 ms samples, p95 (position 18.05) between the two 55 ms samples.
+    lat = t["latency"]
+    assert lat["n"] == N_QUERIES
+    assert 10.0 - 0.1 <= lat["p50"] <= 10.0 + 6.0
+    assert 55.0 - 0.1 <= lat["p95"] <= 55.0 + 12.0
+    assert lat["max"] >= 55.0 - 0.1
+    first, second = t["stages"]
+    assert 5.0 - 0.1 <= first["latency"]["p50"] <= 5.0 + 4.0
+    assert 5.0 - 0.1 <= second["latency"]["p50"] <= 5.0 + 4.0
+    assert 50.0 - 0.1 <= second["latency"]["p95"] <= 50.0 + 10.0
+    # Per-stage times add up to the pipeline time, query by query.
+    for i, total in enumerate(t["samples_ms"]):
+        parts = first["samples_ms"][i] + second["samples_ms"][i]
+        assert parts <= total + 0.01
+        assert total - parts <= 2.0
+    assert t["latency"]["mean"] == pytest.approx(sum(t["samples_ms"]) / N_QUERIES, abs=1e-3)
+    # Batch pass: the sum of the sleeps at least; throughput derived from it.
+    batch_floor = (N_QUERIES * FIRST_MS + 18 * SECOND_MS + 2 * SLOW_MS) / 1000
+    assert t["batch"]["seconds"] >= batch_floor - 0.001
+    assert t["batch"]["qps"] == pytest.approx(N_QUERIES / t["batch"]["seconds"], rel=1e-3)
+    # The run is the batch pass's, after ignore_identical_ids.
+    assert set(out.run) == {f"q{i}" for i in range(N_QUERIES)}
+    assert [d.doc_id for d in out.run["q3"]] == ["d1"]
+
+
+def test_per_query_pass_feeds_each_stage_one_query(sleep_variant: SystemVariant, tmp_path: Path) -> None:
+    run_pipeline(sleep_variant, _ctx(tmp_path, 6), {"warmup": 2})
+    firsts = [c for c in CALLS if c[0] == "first"]
+    seconds = [c for c in CALLS if c[0] == "second"]
+    # 2 warm-up queries, one batch of 6, then 6 single queries
+    assert [len(c[1]) for c in firsts] == [1, 1, 6, 1, 1, 1, 1, 1, 1]
+    for _, queries, previous in seconds:
+        assert previous == queries  # the later stage gets exactly that query's slice
+
+
+def test_costs_recorded_when_computed_are_kept(sleep_variant: SystemVariant, tmp_path: Path) -> None:
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 2), {"mode": "batch", "warmup": 0}).timing
+    first = t["stages"][0]
+    assert first["cached"] is True
+    assert first["costs"]["build_s"] == 12.5
+    assert first["costs"]["docs"] == 3
+    assert first["costs"]["index_bytes"] == 1024
+    assert first["costs"]["odd"].startswith("<object")  # not JSON: stored as its repr
+    assert t["offline"]["cached"] is True
+    assert t["offline"]["build_s"] == pytest.approx(12.5 + t["stages"][1]["prepare_s"])
+    assert t["stages"][1]["costs"] == {}
+    assert t["stages"][1]["cached"] is False
+    assert t["memory"]["peak_rss_bytes"] > 0
+    assert t["environment"]["id"] == environment()["id"]
+
+
+@pytest.mark.parametrize(("mode", "calls"), [("batch", 3), ("off", 1)])
+def test_batch_and_off_modes_time_no_single_queries(
+    sleep_variant: SystemVariant, tmp_path: Path, mode: str, calls: int
+) -> None:
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 3), {"mode": mode, "warmup": 2}).timing
+    assert t["samples_ms"] == []
+    assert t["latency"] == {"n": 0}
+    assert t["batch"]["queries"] == 3
+    assert len([c for c in CALLS if c[0] == "first"]) == calls  # 'off' skips the warm-up
+
+
+def test_repeats_and_max_queries(sleep_variant: SystemVariant, tmp_path: Path) -> None:
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 5), {"warmup": 0, "repeats": 2, "max_queries": 3}).timing
+    assert t["query_ids"] == ["q0", "q1", "q2", "q0", "q1", "q2"]
+    assert t["latency"]["n"] == 6
+    assert len(t["stages"][0]["samples_ms"]) == 6

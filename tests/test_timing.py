@@ -202,3 +202,34 @@ def test_repeats_and_max_queries(sleep_variant: SystemVariant, tmp_path: Path) -
     assert t["query_ids"] == ["q0", "q1", "q2", "q0", "q1", "q2"]
     assert t["latency"]["n"] == 6
     assert len(t["stages"][0]["samples_ms"]) == 6
+
+
+class CachedScores(Stage):
+    """Serves every query from a 'cache': 1 ms of lookup, 30 ms recorded when it was computed."""
+
+    Params = StageParams
+    first_stage = False
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        assert previous is not None
+        time.sleep(0.001 * len(queries))
+        self.replayed_s = 0.030 * len(queries)
+        self.costs["pairs_cached"] = self.costs.get("pairs_cached", 0) + len(queries)
+        return previous
+
+
+def test_cached_online_work_counts_at_its_recorded_cost(
+    sleep_variant: SystemVariant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES._items, "test-cached", CachedScores)
+    stages = (sleep_variant.stages[0], StageConfig("test-cached", StageParams()))
+    variant = SystemVariant("cached", "cached", stages)
+    t = run_pipeline(variant, _ctx(tmp_path, 4), {"warmup": 1}).timing
+    cached = t["stages"][1]
+    assert 31.0 - 0.1 <= cached["latency"]["p50"] <= 31.0 + 5.0
+    assert cached["replayed_ms"] == pytest.approx(4 * 30.0)
+    assert t["stages"][0]["replayed_ms"] == 0.0
+    assert 36.0 - 0.1 <= t["latency"]["p50"] <= 36.0 + 6.0  # 5 ms first stage + 31 ms
+    assert t["batch"]["replayed_s"] == pytest.approx(4 * 0.030)
+    assert t["batch"]["seconds"] >= 4 * (0.005 + 0.031) - 0.001
+    assert cached["costs"]["pairs_cached"] == 1 + 4 + 4  # read after the warm-up, batch and per-query passes

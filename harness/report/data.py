@@ -253,7 +253,12 @@ def _latency_row(c: Cell) -> dict[str, Any]:
     t = c.timing
     stats = _sub(t, "latency")
     stages = [
-        (str(s.get("type", "?")), _sub(s, "latency").get("mean"), _sub(s, "latency").get("p50"))
+        (
+            str(s.get("type", "?")),
+            _sub(s, "latency").get("mean"),
+            _sub(s, "latency").get("p50"),
+            isinstance(s.get("replayed_ms"), (int, float)) and s["replayed_ms"] > 0,
+        )
         for s in t.get("stages") or []
         if isinstance(s, Mapping)
     ]

@@ -68,6 +68,13 @@ class Stage(ABC):
     - `docs`: documents indexed or encoded (for docs/s throughput);
     - `index_bytes`: size of the artefact on disk; `memory_bytes`: its size in memory;
     - anything else (`dim`, `model`, ...) is shown as is.
+
+    The pipeline reads `self.costs` after all searches, so `search` may add to it too.
+
+    Cached online work: a `search` that serves results from a cache (e.g. stored pair scores)
+    instead of computing them sets `self.replayed_s` to the seconds that work took when it was
+    computed (the pipeline resets it to 0 before each call). The pipeline adds it to the
+    measured time of that call and reports the stage's latency as partly replayed.
     """
 
     Params: ClassVar[type[StageParams]]
@@ -77,6 +84,7 @@ class Stage(ABC):
         self.params = params
         self.ctx = ctx
         self.costs: dict[str, Any] = {}
+        self.replayed_s: float = 0.0
 
     @classmethod
     def dependencies(cls, params: StageParams) -> list[str]:

@@ -11,6 +11,11 @@ Order of work for one cell:
 4. per query: each query alone through the pipeline (as a search service sees it), each stage
    timed with `time.perf_counter`; every sample is kept.
 
+A stage that serves a call from a cache reports the seconds that work took when it was
+computed in `Stage.replayed_s`; they are added to the measured time of the call (batch and
+per query) and totalled per stage as `replayed_ms`, so cached work is neither free nor hidden.
+Stage costs (`Stage.costs`) are read after all passes.
+
 The result's `timing` is plain JSON (see `PipelineOutput.timing`).
 """
 
@@ -83,16 +88,24 @@ class _Pipeline:
         if not self.stages:
             raise SystemConfigError(f"system '{variant.name}' has no stages")
 
-    def search(self, queries: Sequence[Query], seconds: list[float] | None = None) -> Run:
-        """Run the queries through every stage; add each stage's seconds to `seconds`."""
+    def search(
+        self, queries: Sequence[Query], seconds: list[float] | None = None, replayed: list[float] | None = None
+    ) -> Run:
+        """Run the queries through every stage; add each stage's seconds to `seconds`, of which
+        the seconds it replayed from a cache (recorded when computed) also to `replayed`."""
         previous: Run | None = None
         for i, stage in enumerate(self.stages):
+            stage.replayed_s = 0.0
             t0 = time.perf_counter()
             previous = stage.search(queries, previous)
             if self.drop_identical[i]:
                 previous = _drop_identical(previous)
+            elapsed = time.perf_counter() - t0
+            extra = float(getattr(stage, "replayed_s", 0.0) or 0.0)
             if seconds is not None:
-                seconds[i] += time.perf_counter() - t0
+                seconds[i] += elapsed + extra
+            if replayed is not None:
+                replayed[i] += extra
         if previous is None:  # unreachable: __init__ refuses an empty pipeline
             raise SystemConfigError("pipeline produced no run")
         return previous
@@ -138,7 +151,6 @@ def run_pipeline(
                 type=stage_cfg.type,
                 prepare_s=prepare_s,
                 search_s=0.0,
-                costs=_json_costs(getattr(stage, "costs", {})),
                 rss_delta_bytes=(after - before) if before is not None and after is not None else None,
             )
         )
@@ -148,11 +160,13 @@ def run_pipeline(
         pipe.search([q])
 
     batch_s = [0.0] * len(pipe.stages)
+    batch_replayed = [0.0] * len(pipe.stages)
     t0 = time.perf_counter()
-    run = pipe.search(queries, batch_s)
-    batch_total = time.perf_counter() - t0
+    run = pipe.search(queries, batch_s, batch_replayed)
+    batch_total = time.perf_counter() - t0 + sum(batch_replayed)
     for t, s in zip(timings, batch_s, strict=True):
         t.search_s = s
+    replayed_ms = [0.0] * len(pipe.stages)
 
     query_ids: list[str] = []
     total_ms: list[float] = []
@@ -163,14 +177,19 @@ def run_pipeline(
         for _ in range(cfg.repeats):
             for q in timed:
                 per_stage = [0.0] * len(pipe.stages)
+                replayed = [0.0] * len(pipe.stages)
                 t0 = time.perf_counter()
-                pipe.search([q], per_stage)
-                total = time.perf_counter() - t0
+                pipe.search([q], per_stage, replayed)
+                total = time.perf_counter() - t0 + sum(replayed)
+                for i, r in enumerate(replayed):
+                    replayed_ms[i] += r * 1000
                 query_ids.append(q.query_id)
                 total_ms.append(_r(total * 1000))
                 for t, s in zip(timings, per_stage, strict=True):
                     t.samples_ms.append(_r(s * 1000))
 
+    for t, stage in zip(timings, pipe.stages, strict=True):  # after search, which may add to them
+        t.costs = _json_costs(getattr(stage, "costs", {}))
     peak = peak_rss_bytes()
     rss_end = current_rss_bytes()
     offline_s = sum(t.prepare_s for t in timings)
@@ -187,6 +206,7 @@ def run_pipeline(
             "queries": len(queries),
             "seconds": _r(batch_total, 6),
             "qps": _r(len(queries) / batch_total, 3) if batch_total > 0 else None,
+            "replayed_s": _r(sum(batch_replayed), 6),
         },
         "latency": latency_stats(total_ms),
         "query_ids": query_ids,
@@ -199,10 +219,11 @@ def run_pipeline(
                 "costs": t.costs,
                 "cached": bool(t.costs.get("cached", False)),
                 "rss_delta_bytes": t.rss_delta_bytes,
+                "replayed_ms": _r(replayed_ms[i]),
                 "latency": latency_stats(t.samples_ms),
                 "samples_ms": t.samples_ms,
             }
-            for t in timings
+            for i, t in enumerate(timings)
         ],
         "memory": {
             "peak_rss_bytes": peak,

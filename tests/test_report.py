@@ -115,7 +115,38 @@ def make_results() -> ResultSet:
         datasets={"dsA": {"docs": 1000, "queries": 4, "judgments": 4}, XSS_DATASET: {"docs": 1}},
         systems=systems,
         cells=cells,
+        comparisons={
+            "baseline": "bm25@k1=0.9",
+            "primary": "t",
+            "alpha": 0.05,
+            "results": [
+                _comparison("dsA", "dense", 0.65, 0.15, 0.01, True),
+                _comparison("dsA", "slow-bad", 0.1, -0.4, 0.0001, True),
+                _comparison("dsA", XSS_SYSTEM, 0.6, 0.1, 0.3, False),
+            ],
+        },
     )
+
+
+def _comparison(ds: str, system: str, mean: float, delta: float, p: float, sig: bool) -> dict[str, Any]:
+    direction = ("better" if delta > 0 else "worse") if sig else "none"
+    return {
+        "dataset": ds,
+        "measure": "nDCG@10",
+        "system": system,
+        "baseline": "bm25@k1=0.9",
+        "n": 4,
+        "mean": mean,
+        "baseline_mean": 0.5,
+        "delta": delta,
+        "delta_ci": [delta - 0.1, delta + 0.1],
+        "tests": {"t": {"statistic": 1.0, "p": p, "p_adjusted": p}},
+        "improved": 3,
+        "degraded": 1,
+        "unchanged": 0,
+        "significant": sig,
+        "direction": direction,
+    }
 
 
 # ------------------------------------------------------------------ data
@@ -136,13 +167,17 @@ def test_view_summary_frontier_curves_and_winloss() -> None:
     assert curve.base == "bm25"
     assert curve.parameters == ["k1"]
     assert [p.label for p in curve.points] == ["k1=0.5", "k1=0.9", "k1=1.2"]
-    # Baseline 'bm25' is a sweep: its first variant in the results is used.
+    # The comparisons' baseline (else the spec's compare.baseline) is the win/loss baseline.
     assert ds.baseline == "bm25@k1=0.9"
     wl = {r.system: r for r in ds.winloss}
     assert (wl["dense"].wins, wl["dense"].ties, wl["dense"].losses) == (3, 0, 1)
     assert wl["dense"].worst == [(XSS_QUERY, pytest.approx(-0.4))]
     assert (wl["bm25@k1=1.2"].wins, wl["bm25@k1=1.2"].ties, wl["bm25@k1=1.2"].losses) == (2, 2, 0)
     assert wl["slow-bad"].mean_delta == pytest.approx(-0.4)
+    # Significance from results.json `comparisons`: markers and rows for dsA only.
+    assert ds.markers == {("dense", "nDCG@10"): "▲", ("slow-bad", "nDCG@10"): "▼"}
+    assert [r["system"] for r in ds.significance] == ["dense", "slow-bad", XSS_SYSTEM]
+    assert view.datasets[1].significance == []
 
 
 def test_options_are_validated() -> None:
@@ -153,6 +188,8 @@ def test_options_are_validated() -> None:
         build(results, ReportOptions(latency_stat="p42"))
     with pytest.raises(SystemConfigError, match="baseline system 'bm26'"):
         build(results, ReportOptions(baseline="bm26"))
+    # A sweep's base name as baseline means its first variant in the results.
+    assert build(results, ReportOptions(baseline="bm25")).datasets[0].baseline == "bm25@k1=0.9"
     view = build(results, ReportOptions(measure="RR@10", latency_stat="max", baseline="dense"))
     assert (view.measure, view.stat, view.datasets[0].baseline) == ("RR@10", "max", "dense")
     assert report_options(results, measure="RR@10").measure == "RR@10"
@@ -203,6 +240,7 @@ def test_report_files_are_written_and_deterministic(tmp_path: Path) -> None:
     md = html.with_suffix(".md").read_text()
     assert md == html2.with_suffix(".md").read_text()
     assert "| dsA | nDCG@10 | dense | 0.6500 |" in md
+    assert "| dense | **0.6500** ▲ |" in md
     assert "(plots/dsA-tradeoff.png)" in md
 
 
@@ -352,7 +390,8 @@ def test_html_renders_in_chromium_without_errors(tmp_path: Path, written: Path) 
     assert console == []
     assert 'data-xss="1"' not in dom  # neither payload ran
     assert "<script" not in dom.lower()
-    for table in ("summary", "effectiveness", "winloss", "latency", "costs", "environment", "manifest"):
+    tables = ("summary", "effectiveness", "significance", "winloss", "latency", "costs", "environment", "manifest")
+    for table in tables:
         assert f'<table class="{table}">' in dom, table
     assert dom.count('<img class="plot"') == 4
     assert "&lt;script&gt;document.documentElement" in dom

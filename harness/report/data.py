@@ -94,6 +94,10 @@ class DatasetView:
     baseline: str | None
     latency_rows: list[dict[str, Any]]
     cost_rows: list[dict[str, Any]]
+    significance: list[dict[str, Any]] = field(default_factory=list)
+    """Rows of results.json `comparisons` for this dataset (harness.compare), if any."""
+    markers: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(system, measure) -> '▲' / '▼' where significantly better / worse than the baseline."""
 
 
 @dataclass
@@ -134,6 +138,9 @@ def _resolve_baseline(results: ResultSet, wanted: str | None) -> str | None:
     if not names:
         return None
     explicit = wanted is not None
+    if wanted is None and isinstance(results.comparisons, Mapping):
+        found = results.comparisons.get("baseline")
+        wanted = str(found) if isinstance(found, str) else None
     if wanted is None:
         spec = results.manifest.get("spec")
         compare = spec.get("compare") if isinstance(spec, Mapping) else None
@@ -312,6 +319,34 @@ def _cost_rows(c: Cell) -> list[dict[str, Any]]:
     return rows
 
 
+def _significance(results: ResultSet, dataset: str) -> tuple[list[dict[str, Any]], dict[tuple[str, str], str]]:
+    comp = results.comparisons if isinstance(results.comparisons, Mapping) else {}
+    primary = str(comp.get("primary", "t"))
+    rows: list[dict[str, Any]] = []
+    markers: dict[tuple[str, str], str] = {}
+    for r in comp.get("results") or []:
+        if not isinstance(r, Mapping) or r.get("dataset") != dataset:
+            continue
+        test = _sub(_sub(r, "tests"), primary)
+        ci = r.get("delta_ci")
+        row = {
+            "system": str(r.get("system", "?")),
+            "measure": str(r.get("measure", "?")),
+            "baseline": str(r.get("baseline", "?")),
+            "mean": r.get("mean"),
+            "delta": r.get("delta"),
+            "ci": tuple(ci) if isinstance(ci, list) and len(ci) == 2 else (None, None),
+            "p": test.get("p_adjusted", test.get("p")),
+            "significant": bool(r.get("significant")),
+            "direction": str(r.get("direction", "none")),
+            "counts": (r.get("improved"), r.get("unchanged"), r.get("degraded")),
+        }
+        rows.append(row)
+        if row["significant"]:
+            markers[(row["system"], row["measure"])] = "▲" if row["direction"] == "better" else "▼"
+    return rows, markers
+
+
 def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
     if isinstance(value, Mapping) and value:
         for k, v in value.items():
@@ -339,6 +374,7 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 summary.append({"dataset": name, "measure": m, "systems": winners, "value": best[m]})
         points, curves, unplotted = _points(results, cells, measure, stat)
         info = results.datasets.get(name, {})
+        significance, markers = _significance(results, name)
         datasets.append(
             DatasetView(
                 name=name,
@@ -352,6 +388,8 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 baseline=baseline if any(c.system == baseline for c in cells) else None,
                 latency_rows=[_latency_row(c) for c in cells],
                 cost_rows=[r for c in cells for r in _cost_rows(c)],
+                significance=significance,
+                markers=markers,
             )
         )
     manifest: list[tuple[str, str]] = []
@@ -384,6 +422,12 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
 
 def fmt_measure(v: Any) -> str:
     return f"{float(v):.4f}" if isinstance(v, (int, float)) and math.isfinite(float(v)) else "—"
+
+
+def fmt_p(v: Any) -> str:
+    if not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        return "—"
+    return f"{float(v):.2g}" if v < 0.001 else f"{float(v):.3f}"
 
 
 def fmt_ms(v: Any) -> str:

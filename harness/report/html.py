@@ -14,6 +14,7 @@ from harness.report.data import (
     fmt_bytes,
     fmt_measure,
     fmt_ms,
+    fmt_p,
     fmt_rate,
     fmt_s,
 )
@@ -42,6 +43,7 @@ def render_html(view: ReportView, plots: list[Plot]) -> str:
         "secs": fmt_s,
         "rate": fmt_rate,
         "bytes": fmt_bytes,
+        "pvalue": fmt_p,
     }
     env.filters.update(filters)
     by_dataset: dict[str, dict[str, Plot]] = {}

@@ -43,7 +43,8 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
             values = []
             for m in view.measures:
                 v = fmt_measure(c.aggregate.get(m))
-                values.append(f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v)
+                v = f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v
+                values.append(v + (" " + ds.markers[(c.system, m)] if (c.system, m) in ds.markers else ""))
             name = md_text(c.system) + (" (resumed)" if c.cached else "")
             rows.append([name, *values, fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"])])
         out += _table(header, rows)

@@ -1,0 +1,304 @@
+"""Dense retrieval: a bi-encoder embeds documents and queries; FAISS finds the nearest.
+
+Index types (inner product throughout; normalised models make it cosine):
+
+- `flat`: exact search (IndexFlatIP);
+- `hnsw`: graph search, built with `M` and `efConstruction`, searched with `efSearch`;
+- `ivf`: inverted lists over `nlist` k-means cells, searched in `nprobe` of them;
+- `ivfpq`: IVF with product quantisation, `m` sub-quantisers of `nbits` bits;
+- `sq`: scalar quantisation of each dimension (`qtype`), exhaustive search.
+
+Index parameters are top-level stage parameters, so a list sweeps them (`efSearch: [16, 64,
+256]`); `index: {type: hnsw, M: 32}` is accepted too and is the same thing. Search-time
+parameters (`efSearch`, `nprobe`) are not part of the index's cache key, so a sweep over them
+builds the index once. Document embeddings are cached by model-file hash, backend, precision,
+corpus content, text fields, prefix and max length; indexes by the embeddings and the build
+parameters. Cache entries are .npy bytes and `faiss.serialize_index` bytes (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness.cache import ArtefactStore, array_to_bytes, bytes_to_array, make_key
+from harness.errors import SystemConfigError
+from harness.models.encoders import BiEncoder, EncodeOptions, load_bi_encoder
+from harness.models.registry import ResolvedModel, resolve_model
+from harness.records import Doc, Query, Run, ScoredDoc
+from harness.systems import STAGES, RetrieverParams, Stage
+
+IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
+TextField = Literal["title", "text"]
+DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
+INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
+SQ_TYPES = {"8bit": "QT_8bit", "4bit": "QT_4bit", "6bit": "QT_6bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
+FORMAT = 1
+"""Bump when the meaning of cached embeddings or indexes changes."""
+
+
+def doc_text(doc: Doc, fields: Sequence[str]) -> str:
+    """The fields joined by a space, empty ones skipped (BEIR's title + ' ' + text)."""
+    parts = {"title": doc.title, "text": doc.text}
+    return " ".join(parts[f] for f in fields if parts[f]).strip()
+
+
+def corpus_fingerprint(docs: Sequence[Doc]) -> str:
+    """sha256 of the documents alone (ids, titles, texts, order): queries and qrels may change
+    without invalidating the document embeddings."""
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(json.dumps([d.doc_id, d.title, d.text], ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def top_k_rows(scores: Any, k: int) -> tuple[Any, Any]:
+    """Indices and values of the k largest entries of each row, best first."""
+    import numpy as np
+
+    n = scores.shape[1]
+    k = min(k, n)
+    if k <= 0:
+        empty = np.zeros((scores.shape[0], 0))
+        return empty.astype(np.int64), empty
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (scores.shape[0], 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+class DenseParams(RetrieverParams):
+    model: str = Field(min_length=1, description="alias, local folder or Hugging Face id")
+    index: IndexType = Field(default="flat", description="flat | hnsw | ivf | ivfpq | sq")
+    M: int = Field(default=32, ge=2, description="hnsw: neighbours per node")
+    efConstruction: int = Field(default=200, gt=0, description="hnsw: build-time beam")
+    efSearch: int = Field(default=64, gt=0, description="hnsw: search-time beam")
+    nlist: int | None = Field(default=None, gt=0, description="ivf/ivfpq: cells (default about sqrt(docs))")
+    nprobe: int = Field(default=8, gt=0, description="ivf/ivfpq: cells searched")
+    m: int = Field(default=16, gt=0, description="ivfpq: sub-quantisers (must divide the dimension)")
+    nbits: int = Field(default=8, gt=0, le=16, description="ivfpq: bits per sub-quantiser code")
+    qtype: Literal["8bit", "6bit", "4bit", "fp16", "bf16"] = Field(default="8bit", description="sq: code type")
+    batch_size: int = Field(default=32, gt=0)
+    threads: int | None = Field(default=None, gt=0, description="torch / onnxruntime / FAISS threads")
+    max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
+    fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
+    query_prefix: str | None = Field(default=None, description="override the model's query prefix")
+    doc_prefix: str | None = Field(default=None, description="override the model's document prefix")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_index(cls, data: Any) -> Any:
+        """`index: {type: hnsw, M: 32}` means `index: hnsw, M: 32`."""
+        if isinstance(data, Mapping) and isinstance(data.get("index"), Mapping):
+            nested = dict(data["index"])
+            out = {k: v for k, v in data.items() if k != "index"}
+            if "type" in nested:
+                out["index"] = nested.pop("type")
+            unknown = [k for k in nested if k not in INDEX_KEYS]
+            if unknown:
+                raise ValueError(f"unknown index key '{unknown[0]}'; valid: type, {', '.join(INDEX_KEYS)}")
+            clash = [k for k in nested if k in out]
+            if clash:
+                raise ValueError(f"'{clash[0]}' is given both inside and outside 'index'")
+            out.update(nested)
+            return out
+        return data
+
+    def build_params(self, n_docs: int) -> dict[str, Any]:
+        """Parameters that shape the index (its cache key); search-time ones are left out."""
+        if self.index == "hnsw":
+            return {"M": self.M, "efConstruction": self.efConstruction}
+        if self.index == "ivf":
+            return {"nlist": self.effective_nlist(n_docs)}
+        if self.index == "ivfpq":
+            return {"nlist": self.effective_nlist(n_docs), "m": self.m, "nbits": self.nbits}
+        if self.index == "sq":
+            return {"qtype": self.qtype}
+        return {}
+
+    def effective_nlist(self, n_docs: int) -> int:
+        if self.nlist is not None:
+            return self.nlist
+        return max(1, min(math.isqrt(n_docs), n_docs // 39 or 1))
+
+    def encode_options(self, progress: bool) -> EncodeOptions:
+        return EncodeOptions(
+            batch_size=self.batch_size, threads=self.threads, max_length=self.max_length, progress=progress,
+            query_prefix=self.query_prefix, doc_prefix=self.doc_prefix,
+        )
+
+
+def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str) -> str:
+    spec = resolved.spec
+    return make_key(
+        what="dense-doc-embeddings",
+        format=FORMAT,
+        model_files=resolved.files_hash,
+        backend=spec.backend,
+        precision=spec.precision,
+        pooling=spec.pooling,
+        normalize=spec.normalize,
+        doc_prefix=params.doc_prefix if params.doc_prefix is not None else spec.doc_prefix,
+        max_length=params.max_length or spec.max_length,
+        corpus=corpus,
+        fields=list(params.fields),
+    )
+
+
+def _faiss_error(params: DenseParams, build: Mapping[str, Any], exc: Exception) -> SystemConfigError:
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), str(exc))
+    shown = ", ".join(f"{k}={v}" for k, v in build.items()) or "defaults"
+    return SystemConfigError(
+        f"FAISS rejected the '{params.index}' index ({shown}): {first}",
+        hint="change the index parameters (ivfpq: m must divide the embedding dimension; "
+        "ivf: nlist at most the number of documents)",
+    )
+
+
+def build_index(params: DenseParams, emb: Any) -> Any:
+    """A trained, filled FAISS index over `emb` (float32 [N, d])."""
+    import faiss
+
+    n, d = emb.shape
+    build = params.build_params(n)
+    ip = faiss.METRIC_INNER_PRODUCT
+    index: Any
+    try:
+        if params.index == "flat":
+            index = faiss.IndexFlatIP(d)
+        elif params.index == "hnsw":
+            index = faiss.IndexHNSWFlat(d, params.M, ip)
+            index.hnsw.efConstruction = params.efConstruction
+        elif params.index == "ivf":
+            if build["nlist"] > n:
+                raise RuntimeError(f"nlist={build['nlist']} exceeds the {n} documents to cluster")
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, build["nlist"], ip)
+        elif params.index == "ivfpq":
+            if build["nlist"] > n:
+                raise RuntimeError(f"nlist={build['nlist']} exceeds the {n} documents to cluster")
+            index = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, build["nlist"], params.m, params.nbits, ip)
+        else:
+            index = faiss.IndexScalarQuantizer(d, getattr(faiss.ScalarQuantizer, SQ_TYPES[params.qtype]), ip)
+        if not index.is_trained:
+            index.train(emb)
+        index.add(emb)
+    except RuntimeError as exc:
+        raise _faiss_error(params, build, exc) from None
+    return index
+
+
+@STAGES.register("dense")
+class Dense(Stage):
+    Params = DenseParams
+    params: DenseParams
+
+    def _resolved(self) -> ResolvedModel:
+        return resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)
+
+    def input_fingerprint(self) -> str:
+        return self._resolved().files_hash
+
+    def prepare(self) -> None:
+        import faiss
+        import numpy as np
+
+        p = self.params
+        if p.threads:
+            faiss.omp_set_num_threads(p.threads)
+        docs = list(self.ctx.dataset.docs.values())
+        if not docs:
+            raise SystemConfigError(
+                f"dataset '{self.ctx.dataset.name}' has no documents to index",
+                hint="dense retrieval needs a corpus; give the dataset a corpus file",
+            )
+        self.doc_ids = [d.doc_id for d in docs]
+        resolved = self._resolved()
+        self.resolved = resolved
+        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.ctx.progress))
+        store = ArtefactStore()
+        emb_key = embeddings_key(resolved, p, corpus_fingerprint(docs))
+
+        def encode() -> tuple[bytes, dict[str, Any]]:
+            t0 = time.perf_counter()
+            emb = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
+            seconds = time.perf_counter() - t0
+            return array_to_bytes(np.ascontiguousarray(emb, dtype=np.float32)), {
+                "seconds": seconds, "docs": len(docs), "dim": int(emb.shape[1]), "model": resolved.describe(),
+                "dataset": self.ctx.dataset.name,
+            }
+
+        data, emb_meta, emb_cached = store.get_or_compute("embeddings", emb_key, encode)
+        emb = bytes_to_array(data)
+        if emb.shape[0] != len(docs):
+            raise SystemConfigError(f"cached embeddings hold {emb.shape[0]} rows for {len(docs)} documents")
+
+        build = p.build_params(len(docs))
+        if p.index == "flat":
+            t0 = time.perf_counter()
+            self.index = build_index(p, emb)
+            index_s, index_bytes, index_cached = time.perf_counter() - t0, int(emb.nbytes), True
+        else:
+            index_key = make_key(what="faiss-index", format=FORMAT, embeddings=emb_key, type=p.index, **build)
+
+            def make_index() -> tuple[bytes, dict[str, Any]]:
+                t0 = time.perf_counter()
+                index = build_index(p, emb)
+                seconds = time.perf_counter() - t0
+                blob = faiss.serialize_index(index)
+                return np.asarray(blob, dtype=np.uint8).tobytes(), {"seconds": seconds, "type": p.index, **build}
+
+            blob, index_meta, index_cached = store.get_or_compute("faiss-index", index_key, make_index)
+            self.index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8).copy())
+            index_s, index_bytes = float(index_meta.get("seconds", 0.0)), len(blob)
+        encode_s = float(emb_meta.get("seconds", 0.0))
+        self.costs = {
+            "model": p.model,
+            "model_sha256": resolved.files_hash,
+            "backend": resolved.backend,
+            "precision": resolved.spec.precision,
+            "dim": int(emb.shape[1]),
+            "docs": len(docs),
+            "encode_s": encode_s,
+            "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
+            "index": p.index,
+            "index_build_s": index_s,
+            "build_s": encode_s + index_s,
+            "embedding_bytes": len(data),
+            "index_bytes": index_bytes,
+            "cached": bool(emb_cached and index_cached),
+            "embeddings_cached": emb_cached,
+        }
+
+    def _search_params(self) -> Any:
+        import faiss as faiss_typed
+
+        faiss: Any = faiss_typed  # the bundled stubs lack the SearchParameters* keywords
+
+        if self.params.index == "hnsw":
+            return faiss.SearchParametersHNSW(efSearch=self.params.efSearch)
+        if self.params.index in ("ivf", "ivfpq"):
+            return faiss.SearchParametersIVF(nprobe=self.params.nprobe)
+        return None
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        import numpy as np
+
+        if not queries:
+            return Run({})
+        q = np.ascontiguousarray(self.encoder.encode_queries([x.text for x in queries]), dtype=np.float32)
+        k = min(self.params.depth, len(self.doc_ids))
+        sp = self._search_params()
+        scores, idx = self.index.search(q, k, params=sp) if sp is not None else self.index.search(q, k)
+        out: dict[str, list[ScoredDoc]] = {}
+        for qi, query in enumerate(queries):
+            out[query.query_id] = [
+                ScoredDoc(self.doc_ids[int(i)], float(s)) for i, s in zip(idx[qi], scores[qi], strict=True) if i >= 0
+            ]
+        return Run(out)

@@ -1,0 +1,147 @@
+"""Learned sparse retrieval (SPLADE) through `sentence_transformers.SparseEncoder`.
+
+Documents become sparse vocabulary-sized vectors; the index is their transpose as a CSR matrix
+(an inverted index: one row of postings per vocabulary term). A query's scores are one sparse
+matrix product, and the top k come from a partial sort. Document vectors are cached as
+scipy .npz bytes (no pickle), keyed by model-file hash, corpus content, fields and max length.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import Field
+
+from harness.cache import ArtefactStore, make_key
+from harness.errors import SystemConfigError
+from harness.models.encoders import EncodeOptions, SparseEncoderModel, load_sparse_encoder
+from harness.models.registry import ResolvedModel, resolve_model
+from harness.records import Query, Run, ScoredDoc
+from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems.dense import DEFAULT_FIELDS, TextField, corpus_fingerprint, doc_text, top_k_rows
+
+FORMAT = 1
+QUERY_BLOCK = 256
+"""Queries scored together (a dense [block, docs] score matrix at a time)."""
+
+
+class SpladeParams(RetrieverParams):
+    model: str = Field(default="splade-tiny", min_length=1, description="alias, local folder or Hugging Face id")
+    batch_size: int = Field(default=8, gt=0, description="small: the MLM head makes [batch, tokens, vocab] logits")
+    threads: int | None = Field(default=None, gt=0, description="torch threads")
+    max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
+    fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
+
+
+def sparse_to_bytes(matrix: Any) -> bytes:
+    import scipy.sparse as sp
+
+    buf = io.BytesIO()
+    sp.save_npz(buf, matrix.tocsr(), compressed=False)
+    return buf.getvalue()
+
+
+def bytes_to_sparse(data: bytes) -> Any:
+    import scipy.sparse as sp
+
+    return sp.load_npz(io.BytesIO(data)).tocsr()
+
+
+@STAGES.register("splade")
+class Splade(Stage):
+    Params = SpladeParams
+    params: SpladeParams
+
+    def _resolved(self) -> ResolvedModel:
+        return resolve_model(self.params.model, kind="sparse", base_dir=self.ctx.base_dir)
+
+    def input_fingerprint(self) -> str:
+        return self._resolved().files_hash
+
+    def prepare(self) -> None:
+        p = self.params
+        docs = list(self.ctx.dataset.docs.values())
+        if not docs:
+            raise SystemConfigError(
+                f"dataset '{self.ctx.dataset.name}' has no documents to index",
+                hint="SPLADE needs a corpus; give the dataset a corpus file",
+            )
+        self.doc_ids = [d.doc_id for d in docs]
+        resolved = self._resolved()
+        self.encoder: SparseEncoderModel = load_sparse_encoder(
+            resolved,
+            EncodeOptions(
+                batch_size=p.batch_size, threads=p.threads, max_length=p.max_length, progress=self.ctx.progress
+            ),
+        )
+        key = make_key(
+            what="splade-doc-vectors",
+            format=FORMAT,
+            model_files=resolved.files_hash,
+            backend=resolved.backend,
+            precision=resolved.spec.precision,
+            max_length=p.max_length or resolved.spec.max_length,
+            corpus=corpus_fingerprint(docs),
+            fields=list(p.fields),
+        )
+
+        def encode() -> tuple[bytes, dict[str, Any]]:
+            t0 = time.perf_counter()
+            mat = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
+            seconds = time.perf_counter() - t0
+            return sparse_to_bytes(mat), {
+                "seconds": seconds, "docs": len(docs), "nnz": int(mat.nnz), "model": resolved.describe(),
+                "dataset": self.ctx.dataset.name,
+            }
+
+        data, meta, cached = ArtefactStore().get_or_compute("sparse-vectors", key, encode)
+        t0 = time.perf_counter()
+        doc_vectors = bytes_to_sparse(data)
+        if doc_vectors.shape[0] != len(docs):
+            raise SystemConfigError(f"cached sparse vectors hold {doc_vectors.shape[0]} rows for {len(docs)} documents")
+        self.postings = doc_vectors.T.tocsr()  # term -> documents
+        index_s = time.perf_counter() - t0
+        encode_s = float(meta.get("seconds", 0.0))
+        self.costs = {
+            "model": p.model,
+            "model_sha256": resolved.files_hash,
+            "backend": resolved.backend,
+            "precision": resolved.spec.precision,
+            "docs": len(docs),
+            "vocab": int(doc_vectors.shape[1]),
+            "nnz": int(doc_vectors.nnz),
+            "terms_per_doc": doc_vectors.nnz / len(docs),
+            "encode_s": encode_s,
+            "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
+            "index_build_s": index_s,
+            "build_s": encode_s + index_s,
+            "index_bytes": len(data),
+            "cached": cached,
+        }
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        import numpy as np
+
+        if not queries:
+            return Run({})
+        q = self.encoder.encode_queries([x.text for x in queries])
+        if q.shape[1] != self.postings.shape[0]:
+            raise SystemConfigError(
+                f"query vectors have {q.shape[1]} dimensions, the index {self.postings.shape[0]}",
+                hint="the query and document encoders must share a vocabulary",
+            )
+        k = min(self.params.depth, len(self.doc_ids))
+        out: dict[str, list[ScoredDoc]] = {}
+        for start in range(0, len(queries), QUERY_BLOCK):
+            block = queries[start : start + QUERY_BLOCK]
+            scores = np.asarray((q[start : start + len(block)] @ self.postings).todense(), dtype=np.float32)
+            idx, vals = top_k_rows(scores, k)
+            for qi, query in enumerate(block):
+                # A document that shares no term with the query scores 0: it is not retrieved.
+                out[query.query_id] = [
+                    ScoredDoc(self.doc_ids[int(i)], float(s)) for i, s in zip(idx[qi], vals[qi], strict=True) if s > 0
+                ]
+        return Run(out)

@@ -22,7 +22,7 @@ from harness.timing import latency_stats
 
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
-XSS_DATASET = "ds<b onmouseover=alert(1)>\"'&"
+XSS_DATASET = "ds<b onmouseover=alert(1)>\"'&$x^{"  # '$' would be TeX to matplotlib
 DATA_ROOT = Path(os.environ.get("HARNESS_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 pytest.importorskip("matplotlib", reason="the report needs the plots extra: pip install -e '.[plots]'")
@@ -226,7 +226,7 @@ def test_report_files_are_written_and_deterministic(tmp_path: Path) -> None:
     names = sorted(p.name for p in plots)
     assert names == sorted(
         f"{d}-{k}.{e}"
-        for d in ("dsA", "ds_b_onmouseover_alert_1")
+        for d in ("dsA", "ds_b_onmouseover_alert_1_x")
         for k in ("tradeoff", "winloss")
         for e in ("png", "svg")
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 _STYLE = {
     "svg.hashsalt": "harness-report",
     "svg.fonttype": "none",
+    "text.parse_math": False,  # names with '$' are text, not TeX
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -127,12 +128,17 @@ def _tradeoff(ds: DatasetView, view: ReportView) -> Figure | None:
 
 def _plain_log_ticks(ax: Any, xs: list[float]) -> None:
     """Tick labels as plain numbers (2, 5, 10, not 2x10^0); minor labels only within a decade."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda v, _pos: f"{v:g}")
-    ax.xaxis.set_major_formatter(plain)
     lo, hi = min(xs), max(xs)
-    ax.xaxis.set_minor_formatter(plain if hi / lo < 10 else NullFormatter())
+    if hi / lo >= 10:  # label 1, 2, 5 of each decade, up to three decades
+        subs = (1.0, 2.0, 5.0) if hi / lo < 1000 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_major_formatter(plain)
 
 
 def _winloss(ds: DatasetView, view: ReportView) -> Figure | None:

@@ -329,8 +329,9 @@ def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path
     assert cell is not None
     assert cell.timing["latency"]["n"] == 6
     assert len(cell.timing["samples_ms"]) == 6
-    # A resumed cell keeps the timing recorded when it was computed.
-    assert main(argv) == 0
+    # A resumed cell keeps the timing recorded when it was computed; --no-report keeps the report.
+    assert main([*argv, "--no-report"]) == 0
+    assert (out / "report.html").read_bytes() == html
     again = ResultSet.load(out)
     assert [c.cached for c in again.cells] == [True, True, True]
     assert again.cells[0].timing == results.cells[0].timing

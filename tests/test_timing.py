@@ -151,6 +151,9 @@ def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tm
         assert parts <= total + 0.01
         assert total - parts <= 2.0
     assert t["latency"]["mean"] == pytest.approx(sum(t["samples_ms"]) / N_QUERIES, abs=1e-3)
+    # The stored statistics are those of the stored samples (so they can be recomputed).
+    assert latency_stats(t["samples_ms"]) == lat
+    assert latency_stats(second["samples_ms"]) == second["latency"]
     # Batch pass: the sum of the sleeps at least; throughput derived from it.
     batch_floor = (N_QUERIES * FIRST_MS + 18 * SECOND_MS + 2 * SLOW_MS) / 1000
     assert t["batch"]["seconds"] >= batch_floor - 0.001

@@ -224,6 +224,9 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
         },
         cells=cells,
     )
+    from harness.compare import attach_comparisons
+
+    results = attach_comparisons(results, exp.spec.compare)
     results.save(out)
     return results
 

@@ -1,0 +1,241 @@
+"""Gate baselines: what a results.json measured, frozen into one committed JSON file.
+
+Per dataset x system x measure the file holds the aggregate and every per-query value; per
+dataset its content fingerprint; per cell the run file's sha256; and, where the run recorded
+latency, each system's p50/p95 as a ratio to a reference system measured in the same run
+(absolute times on shared machines are noise, ratios within one run are not).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.errors import GateError
+from harness.fsutil import atomic_write_text
+from harness.results import Cell, ResultSet
+
+BASELINE_FORMAT = "harness-baseline"
+BASELINE_VERSION = 1
+PERCENTILES = ("p50", "p95")
+_LATENCY_KEYS = ("latency", "query_latency", "per_query_latency", "summary")
+_PER_QUERY_KEYS = ("per_query", "per_query_s", "per_query_ms", "samples_ms", "samples", "query_times")
+
+
+def _percentile_value(block: Mapping[str, Any], name: str) -> float | None:
+    """`p50`, `p50_s`, `p50_ms`, `p50_seconds`… : the first finite positive number found."""
+    for key, value in block.items():
+        if (
+            (key == name or key.startswith(name + "_"))
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
+            v = float(value)
+            if math.isfinite(v) and v > 0:
+                return v
+    return None
+
+
+def latency_percentiles(timing: Mapping[str, Any]) -> dict[str, float] | None:
+    """p50 and p95 per-query latency from a cell's `timing`, or None when none was recorded.
+
+    Reads a summary mapping (`timing["latency"]["p50"]`, `..._ms` or `..._s`), or computes
+    the percentiles from per-query times (`timing["per_query"]`: a list or {qid: seconds}),
+    looking one level down too. Units do not matter: the gate only compares ratios.
+    """
+    import numpy as np
+
+    def summary(block: Mapping[str, Any], depth: int) -> dict[str, float] | None:
+        found = {p: _percentile_value(block, p) for p in PERCENTILES}
+        if all(v is not None for v in found.values()):
+            return {p: float(v) for p, v in found.items() if v is not None}
+        for key in _LATENCY_KEYS if depth > 0 else ():
+            sub = block.get(key)
+            got = summary(sub, depth - 1) if isinstance(sub, Mapping) else None
+            if got is not None:
+                return got
+        return None
+
+    def samples(block: Mapping[str, Any], depth: int) -> dict[str, float] | None:
+        for key in _PER_QUERY_KEYS:
+            times = block.get(key)
+            values = list(times.values()) if isinstance(times, Mapping) else times
+            if isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values):
+                arr = np.asarray(values, dtype=float)
+                return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95))}
+        for key in _LATENCY_KEYS if depth > 0 else ():
+            sub = block.get(key)
+            got = samples(sub, depth - 1) if isinstance(sub, Mapping) else None
+            if got is not None:
+                return got
+        return None
+
+    if not isinstance(timing, Mapping):
+        return None
+    return summary(timing, 2) or samples(timing, 2)
+
+
+def latency_ratios(results: ResultSet, dataset: str, reference: str) -> dict[str, dict[str, float]]:
+    """{system: {"p50": s, "p95": s, "p50_ratio": r, "p95_ratio": r}} for every system of `dataset`
+    with latency, when the reference system has latency too; else {}."""
+    ref_cell = results.cell(dataset, reference)
+    ref = latency_percentiles(ref_cell.timing) if ref_cell is not None else None
+    if ref is None:
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for c in results.cells:
+        if c.dataset != dataset:
+            continue
+        lat = latency_percentiles(c.timing)
+        if lat is None:
+            continue
+        out[c.system] = {**lat, **{f"{p}_ratio": lat[p] / ref[p] for p in PERCENTILES}}
+    return out
+
+
+def default_reference(results: ResultSet) -> str | None:
+    """The latency reference: the spec's gate.latency.reference, else compare.baseline, else the
+    first system."""
+    spec = results.manifest.get("spec") if isinstance(results.manifest, Mapping) else None
+    if isinstance(spec, Mapping):
+        gate = spec.get("gate")
+        if isinstance(gate, Mapping) and isinstance(gate.get("latency"), Mapping):
+            ref = gate["latency"].get("reference")
+            if isinstance(ref, str):
+                return ref
+        comp = spec.get("compare")
+        if isinstance(comp, Mapping) and isinstance(comp.get("baseline"), str):
+            return str(comp["baseline"])
+    return next(iter(results.systems), None)
+
+
+def _cell_entry(cell: Cell, measures: list[str], latency: Mapping[str, float] | None) -> dict[str, Any]:
+    return {
+        "run_file": cell.run_file,
+        "run_sha256": cell.run_sha256,
+        "judged": cell.judged,
+        "measures": {
+            m: {"aggregate": float(cell.aggregate[m]), "per_query": {q: float(v) for q, v in cell.per_query[m].items()}}
+            for m in measures
+            if m in cell.aggregate and m in cell.per_query
+        },
+        "latency": dict(latency) if latency is not None else None,
+    }
+
+
+def build_baseline(results: ResultSet, reference: str | None = None) -> dict[str, Any]:
+    """The baseline document for `results` (a plain JSON-able dict)."""
+    ref = reference or default_reference(results)
+    if ref is not None and ref not in results.systems:
+        raise GateError(
+            f"latency reference system '{ref}' is not in the results",
+            hint="pass --reference with one of: " + ", ".join(results.systems),
+        )
+    datasets: dict[str, Any] = {}
+    systems: dict[str, dict[str, Any]] = {}
+    for name, summary in results.datasets.items():
+        datasets[name] = {
+            "fingerprint": summary.get("fingerprint"),
+            "queries": summary.get("queries"),
+            "subset": summary.get("subset"),
+        }
+        ratios = latency_ratios(results, name, ref) if ref is not None else {}
+        systems[name] = {
+            c.system: _cell_entry(c, list(results.measures), ratios.get(c.system))
+            for c in results.cells
+            if c.dataset == name
+        }
+    manifest = results.manifest if isinstance(results.manifest, Mapping) else {}
+    return {
+        "format": BASELINE_FORMAT,
+        "version": BASELINE_VERSION,
+        "experiment": results.experiment,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": {
+            "git_commit": manifest.get("git_commit"),
+            "spec_hash": manifest.get("spec_hash"),
+            "harness_version": manifest.get("harness_version"),
+        },
+        "measures": list(results.measures),
+        "reference_system": ref,
+        "datasets": datasets,
+        "systems": systems,
+    }
+
+
+def save_baseline(results: ResultSet, path: Path, reference: str | None = None) -> dict[str, Any]:
+    doc = build_baseline(results, reference)
+    atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A loaded and checked baseline file."""
+
+    path: Path
+    doc: Mapping[str, Any]
+
+    @property
+    def reference(self) -> str | None:
+        ref = self.doc.get("reference_system")
+        return ref if isinstance(ref, str) else None
+
+    @property
+    def datasets(self) -> Mapping[str, Mapping[str, Any]]:
+        d: Mapping[str, Mapping[str, Any]] = self.doc["datasets"]
+        return d
+
+    @property
+    def systems(self) -> Mapping[str, Mapping[str, Mapping[str, Any]]]:
+        s: Mapping[str, Mapping[str, Mapping[str, Any]]] = self.doc["systems"]
+        return s
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read a baseline file; every defect is a GateError that names the file and the fix."""
+    if not path.is_file():
+        raise GateError(
+            "baseline file not found", path=path, hint="create it with `harness baseline save RESULTS_DIR -o FILE`"
+        )
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GateError(f"baseline is not valid JSON ({exc})", path=path, hint="re-create it") from None
+    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
+        raise GateError(
+            "not a harness baseline file (no 'format: harness-baseline')",
+            path=path,
+            hint="create it with `harness baseline save RESULTS_DIR -o FILE`",
+        )
+    if doc.get("version") != BASELINE_VERSION:
+        raise GateError(
+            f"unsupported baseline version {doc.get('version')!r}",
+            path=path,
+            hint=f"this harness reads version {BASELINE_VERSION}; re-create the baseline",
+        )
+    datasets, systems = doc.get("datasets"), doc.get("systems")
+    if not isinstance(datasets, dict) or not isinstance(systems, dict) or not systems:
+        raise GateError("baseline holds no datasets or systems", path=path, hint="re-create it from a results.json")
+    for ds, cells in systems.items():
+        if ds not in datasets or not isinstance(cells, dict):
+            raise GateError(f"baseline dataset '{ds}' lacks its fingerprint entry", path=path, hint="re-create it")
+        for sysname, entry in cells.items():
+            measures = entry.get("measures") if isinstance(entry, dict) else None
+            if not isinstance(measures, dict) or not all(
+                isinstance(v, dict)
+                and isinstance(v.get("aggregate"), (int, float))
+                and isinstance(v.get("per_query"), dict)
+                for v in measures.values()
+            ):
+                raise GateError(
+                    f"baseline entry {ds}/{sysname} lacks measures with 'aggregate' and 'per_query'",
+                    path=path,
+                    hint="re-create it with `harness baseline save`",
+                )
+    return Baseline(path=path, doc=doc)

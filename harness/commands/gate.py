@@ -1,0 +1,183 @@
+"""`harness baseline save`, `harness gate` and `harness compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+baseline_app = typer.Typer(no_args_is_help=True, help="Gate baselines: freeze a results.json for later gating.")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="baseline file to write (JSON)")],
+    reference: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on Python 3.10
+        typer.Option(
+            "--reference",
+            help="latency reference system (default: spec's gate.latency.reference, "
+            "compare.baseline, or the first system)",
+        ),
+    ] = None,
+) -> None:
+    """Store aggregates, per-query values, dataset fingerprints, run hashes and latency ratios."""
+    from harness.baseline import save_baseline
+    from harness.results import ResultSet
+
+    results = ResultSet.load(results_dir)
+    doc = save_baseline(results, output, reference)
+    cells = sum(len(v) for v in doc["systems"].values())
+    typer.echo(
+        f"baseline: {output} ({len(doc['datasets'])} datasets, {cells} cells, {len(doc['measures'])} measures, "
+        f"latency reference {doc['reference_system']})"
+    )
+
+
+def _spec_gate(path: Path) -> dict[str, Any]:
+    import yaml
+
+    from harness.errors import GateError
+
+    if not path.is_file():
+        raise GateError("spec file not found", path=path, hint="give the spec whose gate: rules apply")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GateError(f"malformed YAML ({exc})", path=path) from None
+    gate = data.get("gate", {}) if isinstance(data, dict) else {}
+    if not isinstance(gate, dict):
+        raise GateError("the spec's gate: section must be a mapping", path=path)
+    return gate
+
+
+def _resolve_baseline(text: str, spec_dir: Path | None) -> Path:
+    p = Path(text).expanduser()
+    if p.is_absolute() or p.exists() or spec_dir is None:
+        return p
+    alt = spec_dir / p
+    return alt if alt.exists() else p
+
+
+def gate_cmd(
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
+    baseline: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--baseline", "-b", help="baseline file (default: the spec's gate.baseline_file)"),
+    ] = None,
+    spec: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--spec", help="read gate: rules from this spec (default: the spec stored in results.json)"),
+    ] = None,
+    max_drop: Annotated[
+        list[str], typer.Option("--max-drop", help="allowed aggregate drop: 0.01, nDCG@10=0.005 or M=off; repeatable")
+    ] = [],  # noqa: B006
+    margin: Annotated[
+        list[str], typer.Option("--margin", help="non-inferiority margin: 0.01, nDCG@10=0.02 or off; repeatable")
+    ] = [],  # noqa: B006
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="significance level (default 0.05)")] = None,  # noqa: UP045
+    correction: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--correction", help="holm (default), bonferroni, bh or none"),
+    ] = None,
+    exact: Annotated[list[str], typer.Option("--exact", help="system whose run must match exactly; repeatable")] = [],  # noqa: B006
+    latency_growth: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--latency-growth", help="allowed growth of p50/p95 ratios to the reference (0.25 = 25%)"),
+    ] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="write a Markdown summary here")] = None,  # noqa: UP045
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write every check as JSON here")] = None,  # noqa: UP045
+) -> None:
+    """Compare RESULTS_DIR with a baseline. Exit 0 pass, 1 regression, 2 bad input."""
+    import json
+
+    from harness.baseline import load_baseline
+    from harness.errors import GateError
+    from harness.fsutil import atomic_write_text
+    from harness.gate import (
+        format_junit,
+        format_markdown,
+        format_table,
+        merge_rules,
+        parse_threshold_options,
+        report_to_dict,
+        run_gate,
+    )
+    from harness.results import ResultSet
+
+    results = ResultSet.load(results_dir)
+    manifest_spec = results.manifest.get("spec") if isinstance(results.manifest, dict) else None
+    stored: dict[str, Any] = {}
+    if isinstance(manifest_spec, dict) and isinstance(manifest_spec.get("gate"), dict):
+        stored = dict(manifest_spec["gate"])
+    spec_rules = _spec_gate(spec) if spec is not None else {}
+    cli: dict[str, Any] = {}
+    if max_drop:
+        cli["max_drop"] = parse_threshold_options(max_drop, "--max-drop")
+    if margin:
+        cli["margin"] = parse_threshold_options(margin, "--margin")
+    if alpha is not None:
+        cli["alpha"] = alpha
+    if correction is not None:
+        cli["correction"] = correction
+    if exact:
+        cli["exact"] = list(exact)
+    if latency_growth is not None:
+        cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), "max_growth": latency_growth}
+    rules = merge_rules(stored, spec_rules, cli)
+    if baseline is None:
+        if not rules.baseline_file:
+            raise GateError("no baseline given", hint="pass --baseline FILE or set gate.baseline_file in the spec")
+        spec_path = spec or (
+            Path(str(results.manifest.get("spec_path"))) if results.manifest.get("spec_path") else None
+        )
+        baseline = _resolve_baseline(rules.baseline_file, spec_path.parent if spec_path else None)
+    report = run_gate(results, load_baseline(baseline), rules)
+    typer.echo(format_table(report))
+    if junit is not None:
+        atomic_write_text(junit, format_junit(report))
+    if markdown is not None:
+        atomic_write_text(markdown, format_markdown(report))
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(report_to_dict(report), indent=1) + "\n")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def compare_cmd(
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
+    baseline_system: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--baseline", help="compare against this system (recomputes; default: as stored)"),
+    ] = None,
+    correction: Annotated[Optional[str], typer.Option("--correction", help="holm, bonferroni, bh, none")] = None,  # noqa: UP045
+    measure: Annotated[list[str], typer.Option("-m", "--measure", help="restrict to a measure; repeatable")] = [],  # noqa: B006
+) -> None:
+    """Show significance tests and confidence intervals of every system against the baseline system."""
+    from harness.compare import compare, format_comparisons, parse_compare_config
+    from harness.results import ResultSet
+
+    results = ResultSet.load(results_dir)
+    comparisons = results.comparisons
+    overrides: dict[str, Any] = {}
+    if baseline_system is not None:
+        overrides["baseline"] = baseline_system
+    if correction is not None:
+        overrides["correction"] = correction
+    if measure:
+        overrides["measures"] = list(measure)
+    if overrides or not comparisons:
+        stored = dict(comparisons.get("config", {})) if comparisons else {}
+        if not stored and isinstance(results.manifest.get("spec"), dict):
+            stored = dict(results.manifest["spec"].get("compare", {}) or {})
+        comparisons = compare(results, parse_compare_config({**stored, **overrides}))
+    typer.echo(format_comparisons(comparisons))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(baseline_app, name="baseline")
+    app.command("gate")(gate_cmd)
+    app.command("compare")(compare_cmd)

@@ -1,0 +1,283 @@
+"""Every system against a baseline system, per dataset x measure: the `comparisons` of results.json.
+
+The spec's `compare:` section configures it (all keys optional):
+
+    compare:
+      baseline: bm25                 # default: the first system of the spec
+      measures: [nDCG@10]            # default: every measure of the experiment
+      tests: [t, wilcoxon, randomisation]
+      primary: t                     # the test whose corrected p decides 'significant'
+      correction: holm               # holm | bonferroni | bh | none
+      family: dataset-measure        # correct within each dataset x measure, or across 'all'
+      alpha: 0.05
+      bootstrap: {resamples: 2000, confidence: 0.95, seed: 0}
+      randomisation: {resamples: 10000, seed: 0}
+
+Everything stored is plain JSON (numbers, strings, lists, dicts); renderers only read it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import SpecError
+from harness.results import ResultSet
+
+TestName = Literal["t", "wilcoxon", "randomisation"]
+Correction = Literal["holm", "bonferroni", "bh", "none"]
+_ALL_TESTS: tuple[TestName, ...] = ("t", "wilcoxon", "randomisation")
+
+
+class BootstrapConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resamples: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class RandomisationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    resamples: int = Field(default=10_000, ge=100)
+    seed: int = 0
+
+
+class CompareConfig(BaseModel):
+    """The spec's `compare:` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    baseline: str | None = None
+    measures: list[str] | None = None
+    tests: list[TestName] = Field(default_factory=lambda: list(_ALL_TESTS), min_length=1)
+    primary: TestName = "t"
+    correction: Correction = "holm"
+    family: Literal["dataset-measure", "all"] = "dataset-measure"
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    randomisation: RandomisationConfig = Field(default_factory=RandomisationConfig)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _primary_is_run(self) -> CompareConfig:
+        if self.primary not in self.tests:
+            raise ValueError(f"primary test '{self.primary}' is not among tests {self.tests}")
+        return self
+
+
+def parse_compare_config(raw: Mapping[str, Any] | None) -> CompareConfig:
+    """Validate a `compare:` mapping; a SpecError names the key and the valid choices."""
+    try:
+        return CompareConfig.model_validate(dict(raw or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "compare"
+        if err["type"] == "extra_forbidden":
+            msg = f"compare: unknown key '{where}'"
+            hint = "valid keys: " + ", ".join(CompareConfig.model_fields)
+        else:
+            msg = f"compare.{where}: {err['msg']} (got {err.get('input')!r})"
+            hint = "see harness/compare.py for the keys and their defaults"
+        raise SpecError(msg, hint=hint) from None
+
+
+def aligned(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[str], list[float], list[float]]:
+    """Per-query values of two cells on the queries both hold, in a stable order."""
+    qids = sorted(set(a) & set(b))
+    return qids, [float(a[q]) for q in qids], [float(b[q]) for q in qids]
+
+
+def _num(x: float) -> float | None:
+    """JSON has no NaN or infinity: store those as null."""
+    return x if math.isfinite(x) else None
+
+
+def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
+    """Build the `comparisons` mapping of results.json."""
+    from harness.evaluation import stats
+
+    systems = list(results.systems)
+    if not systems:
+        return {}
+    base = config.baseline or systems[0]
+    if base not in results.systems:
+        raise SpecError(
+            f"compare.baseline '{base}' is not a system of this experiment",
+            hint="systems: " + ", ".join(systems),
+        )
+    measures = config.measures or list(results.measures)
+    unknown = [m for m in measures if m not in results.measures]
+    if unknown:
+        raise SpecError(
+            f"compare.measures names {unknown}, which the experiment does not compute",
+            hint="measures: " + ", ".join(results.measures),
+        )
+    bs = config.bootstrap
+    intervals: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    datasets = list(dict.fromkeys(c.dataset for c in results.cells))
+    for ds in datasets:
+        bcell = results.cell(ds, base)
+        for m in measures:
+            for c in results.cells:
+                if c.dataset != ds or m not in c.per_query or len(c.per_query[m]) < 2:
+                    continue
+                values = [float(v) for v in c.per_query[m].values()]
+                ci = stats.bootstrap_mean_ci(values, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
+                intervals.append(
+                    {
+                        "dataset": ds,
+                        "system": c.system,
+                        "measure": m,
+                        "n": len(values),
+                        "mean": sum(values) / len(values),
+                        "ci": [ci.low, ci.high],
+                    }
+                )
+            if bcell is None or m not in bcell.per_query:
+                continue
+            for c in results.cells:
+                if c.dataset != ds or c.system == base or m not in c.per_query:
+                    continue
+                qids, x, y = aligned(c.per_query[m], bcell.per_query[m])
+                if len(qids) < 2:
+                    continue
+                tests: dict[str, dict[str, float | None]] = {}
+                for t in config.tests:
+                    if t == "t":
+                        r = stats.paired_t(x, y)
+                    elif t == "wilcoxon":
+                        r = stats.wilcoxon(x, y)
+                    else:
+                        rc = config.randomisation
+                        r = stats.randomisation(x, y, n_resamples=rc.resamples, seed=rc.seed)
+                    tests[t] = {"statistic": _num(r.statistic), "p": r.pvalue}
+                dci = stats.bootstrap_diff_ci(x, y, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
+                counts = stats.win_loss(x, y)
+                mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
+                rows.append(
+                    {
+                        "dataset": ds,
+                        "measure": m,
+                        "system": c.system,
+                        "baseline": base,
+                        "n": len(qids),
+                        "mean": mean_x,
+                        "baseline_mean": mean_y,
+                        "delta": mean_x - mean_y,
+                        "delta_ci": [dci.low, dci.high],
+                        "tests": tests,
+                        "effect_size": {"cohens_d": _num(stats.cohens_d(x, y))},
+                        "improved": counts.improved,
+                        "degraded": counts.degraded,
+                        "unchanged": counts.unchanged,
+                    }
+                )
+    # Correct each test's p-values within its family.
+    for t in config.tests:
+        families: dict[tuple[str, ...], list[int]] = {}
+        for i, row in enumerate(rows):
+            key = (row["dataset"], row["measure"]) if config.family == "dataset-measure" else ()
+            families.setdefault(key, []).append(i)
+        for members in families.values():
+            adjusted = stats.adjust([rows[i]["tests"][t]["p"] for i in members], config.correction)
+            for i, p in zip(members, adjusted, strict=True):
+                rows[i]["tests"][t]["p_adjusted"] = p
+    for row in rows:
+        p = row["tests"][config.primary]["p_adjusted"]
+        sig = p < config.alpha
+        row["significant"] = sig
+        row["direction"] = ("better" if row["delta"] > 0 else "worse") if sig else "none"
+    return {
+        "config": config.model_dump(mode="json"),
+        "baseline": base,
+        "alpha": config.alpha,
+        "primary": config.primary,
+        "correction": config.correction,
+        "family": config.family,
+        "intervals": intervals,
+        "results": rows,
+    }
+
+
+def attach_comparisons(results: ResultSet, raw: Mapping[str, Any] | None) -> ResultSet:
+    """The ResultSet with its `comparisons` filled from the spec's `compare:` section."""
+    config = parse_compare_config(raw)
+    if not config.enabled or len(results.systems) < 1:
+        return results
+    return replace(results, comparisons=compare(results, config))
+
+
+def _marker(row: Mapping[str, Any]) -> str:
+    if not row.get("significant"):
+        return " "
+    return "▲" if row.get("direction") == "better" else "▼"
+
+
+def _whisker(low: float, mean: float, high: float, lo_axis: float, hi_axis: float, width: int = 24) -> str:
+    """A text interval: |---o---| placed on a shared axis."""
+    span = hi_axis - lo_axis or 1.0
+
+    def pos(v: float) -> int:
+        return max(0, min(width - 1, round((v - lo_axis) / span * (width - 1))))
+
+    cells = [" "] * width
+    a, b, c = pos(low), pos(mean), pos(high)
+    for i in range(a, c + 1):
+        cells[i] = "-"
+    cells[a] = "|" if a != c else cells[a]
+    cells[c] = "|"
+    cells[b] = "o"
+    return "".join(cells)
+
+
+def format_comparisons(comparisons: Mapping[str, Any]) -> str:
+    """A plain-text report: per dataset x measure, each system's mean with its bootstrap interval
+    drawn as a whisker, and its difference from the baseline with the primary test's corrected p.
+    ▲ / ▼ mark systems significantly better / worse than the baseline."""
+    if not comparisons or not comparisons.get("intervals"):
+        return "no comparisons (results.json has none; run with a compare: section or at least two systems)"
+    base = comparisons["baseline"]
+    primary = comparisons["primary"]
+    alpha = comparisons["alpha"]
+    by_key: dict[tuple[str, str, str], Mapping[str, Any]] = {
+        (r["dataset"], r["measure"], r["system"]): r for r in comparisons["results"]
+    }
+    conf = comparisons.get("config", {}).get("bootstrap", {}).get("confidence", 0.95)
+    lines = [
+        f"baseline: {base}; {primary} test, {comparisons['correction']}-corrected "
+        f"({comparisons['family']}), alpha {alpha}; intervals: {conf:.0%} percentile bootstrap",
+        "▲ significantly better than the baseline, ▼ significantly worse",
+    ]
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for iv in comparisons["intervals"]:
+        groups.setdefault((iv["dataset"], iv["measure"]), []).append(iv)
+    for (ds, m), ivs in groups.items():
+        lo_axis = min(iv["ci"][0] for iv in ivs)
+        hi_axis = max(iv["ci"][1] for iv in ivs)
+        lines.append("")
+        lines.append(f"{ds} / {m}  (axis {lo_axis:.3f} .. {hi_axis:.3f})")
+        width = max(len(iv["system"]) for iv in ivs)
+        for iv in ivs:
+            row = by_key.get((ds, m, iv["system"]))
+            text = (
+                f"  {iv['system'].ljust(width)}  {iv['mean']:.4f} [{iv['ci'][0]:.4f}, {iv['ci'][1]:.4f}]  "
+                f"{_whisker(iv['ci'][0], iv['mean'], iv['ci'][1], lo_axis, hi_axis)}"
+            )
+            if iv["system"] == base:
+                text += "  (baseline)"
+            elif row is not None:
+                t = row["tests"][primary]
+                text += (
+                    f"  {_marker(row)} Δ {row['delta']:+.4f} [{row['delta_ci'][0]:+.4f}, {row['delta_ci'][1]:+.4f}]"
+                    f"  p={t['p']:.2g} p_adj={t['p_adjusted']:.2g}"
+                    f"  +{row['improved']}/-{row['degraded']}/={row['unchanged']}"
+                )
+            lines.append(text.rstrip())
+    return "\n".join(lines)

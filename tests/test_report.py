@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
 import subprocess
@@ -23,7 +22,6 @@ from harness.timing import latency_stats
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
 XSS_DATASET = "ds<b onmouseover=alert(1)>\"'&$x^{"  # '$' would be TeX to matplotlib
-DATA_ROOT = Path(os.environ.get("HARNESS_DATA_ROOT", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 pytest.importorskip("matplotlib", reason="the report needs the plots extra: pip install -e '.[plots]'")
 pytest.importorskip("jinja2", reason="the report needs the plots extra: pip install -e '.[plots]'")
@@ -313,12 +311,9 @@ def _spec(tmp: Path) -> Path:
     return spec
 
 
-@pytest.mark.skipif(
-    not (DATA_ROOT / "msmarco" / "trec-dl").is_dir(), reason="needs the shared data (HARNESS_DATA_ROOT)"
-)
-def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path) -> None:
+def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path, data_root: Path) -> None:
     out = tmp_path / "out"
-    argv = ["run", str(_spec(tmp_path)), "-o", str(out), "-q", "--data-root", str(DATA_ROOT)]
+    argv = ["run", str(_spec(tmp_path)), "-o", str(out), "-q", "--data-root", str(data_root)]
     assert main(argv) == 0
     html = (out / "report.html").read_bytes()
     md = (out / "report.md").read_bytes()

@@ -125,7 +125,33 @@ class ArtefactStore:
                 return hit, self.meta(kind, key) or {}, True
             data, meta = compute()
             self.put(kind, key, data, meta)
+            self._audit(kind, key)
             return data, meta, False
+
+    def _audit(self, kind: str, key: str) -> None:
+        """Append one line per computation to compute.log, so 'computed once' can be checked
+        (single small O_APPEND writes do not interleave between processes)."""
+        line = json.dumps({"kind": kind, "key": key, "pid": os.getpid()}) + "\n"
+        try:
+            with open(self.root / "compute.log", "a", encoding="utf-8") as fh:
+                fh.write(line)
+        except OSError:
+            pass  # the audit trail is a convenience; never fail a computation over it
+
+    def computations(self) -> list[tuple[str, str]]:
+        """(kind, key) of every computation recorded in compute.log, in order."""
+        try:
+            text = (self.root / "compute.log").read_text(encoding="utf-8")
+        except OSError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+                out.append((str(rec["kind"]), str(rec["key"])))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        return out
 
     def entries(self) -> list[Entry]:
         out: list[Entry] = []

@@ -1,0 +1,105 @@
+"""Cache integrity and sharing: corrupted artefacts are detected and rebuilt; two runs sharing
+one cache compute each artefact once and agree."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cache import ArtefactStore
+from tests.conftest import REPO
+
+pytest.importorskip("faiss", reason="needs the dense extra: pip install -e '.[dense,models]'")
+
+
+@pytest.fixture(scope="module")
+def small_collection(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
+    """A real 200-document SciFact slice holding the relevant documents of 8 test queries."""
+    src = data_root / "beir" / "scifact"
+    qrels_lines = (src / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    judged: dict[str, list[str]] = {}
+    for line in qrels_lines:
+        q, d, _ = line.split("\t")
+        judged.setdefault(q, []).append(d)
+    queries = list(judged)[:8]
+    wanted = {d for q in queries for d in judged[q]}
+    docs = []
+    with gzip.open(src / "corpus.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            obj = json.loads(line)
+            if obj["_id"] in wanted or len(docs) < 200 - len(wanted):
+                docs.append(line)
+    out = tmp_path_factory.mktemp("slice")
+    (out / "qrels").mkdir()
+    (out / "corpus.jsonl").write_text("".join(docs))
+    qtext = {json.loads(x)["_id"]: x for x in (src / "queries.jsonl").read_text().splitlines()}
+    (out / "queries.jsonl").write_text("".join(qtext[q] + "\n" for q in queries))
+    rows = [ln for ln in qrels_lines if ln.split("\t")[0] in queries]
+    (out / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows) + "\n")
+    return out
+
+
+def _spec(tmp_path: Path, collection: Path) -> Path:
+    spec = tmp_path / "dense.yaml"
+    spec.write_text(
+        f"name: dense-slice\ndatasets: [{{path: {collection}, split: test}}]\nmeasures: [nDCG@10, R@100]\n"
+        "latency: {mode: 'off'}\n"
+        "systems:\n  minilm-hnsw: {type: dense, model: all-MiniLM-L6-v2, index: hnsw, efSearch: 64, depth: 100}\n"
+    )
+    return spec
+
+
+def _run(spec: Path, out: Path, cache: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+
+
+def _measures(out: Path) -> dict[str, object]:
+    res = json.loads((out / "results.json").read_text())
+    return {c["system"]: (c["per_query"], (out / c["run_file"]).read_bytes()) for c in res["cells"]}
+
+
+def test_corrupted_embeddings_and_index_are_detected_and_rebuilt(tmp_path: Path, small_collection: Path) -> None:
+    spec, cache = _spec(tmp_path, small_collection), tmp_path / "cache"
+    first = _run(spec, tmp_path / "a", cache)
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    store = ArtefactStore(cache)
+    kinds = {e.kind: e for e in store.entries()}
+    assert {"embeddings", "faiss-index"} <= set(kinds)
+    for kind in ("embeddings", "faiss-index"):
+        e = kinds[kind]
+        blob = cache / kind / e.key[:2] / f"{e.key}.bin"
+        blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # truncate
+    computed_before = store.computations()
+
+    second = _run(spec, tmp_path / "b", cache)
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    assert err.count("corrupted or truncated") >= 2, err
+    rebuilt = store.computations()[len(computed_before) :]
+    assert ("embeddings", kinds["embeddings"].key) in rebuilt
+    assert ("faiss-index", kinds["faiss-index"].key) in rebuilt
+    assert _measures(tmp_path / "a") == _measures(tmp_path / "b")
+
+
+def test_two_concurrent_runs_share_one_cache(tmp_path: Path, small_collection: Path) -> None:
+    spec, cache = _spec(tmp_path, small_collection), tmp_path / "cache"
+    procs = [_run(spec, tmp_path / name, cache) for name in ("x", "y")]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    computed = ArtefactStore(cache).computations()
+    assert computed, "nothing was computed"
+    assert len(computed) == len(set(computed)), f"an artefact was computed twice: {computed}"
+    assert {k for k, _ in computed} >= {"embeddings", "faiss-index"}
+    assert _measures(tmp_path / "x") == _measures(tmp_path / "y")

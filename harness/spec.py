@@ -237,6 +237,27 @@ def _expand_system(name: str, raw: Any, where: Path, lines: _Lines) -> list[Syst
     return variants
 
 
+def _check_sections(spec: ExperimentSpec, where: Path, lines: _Lines) -> None:
+    """Validate compare/gate/latency now, so a typo fails before hours of work, not after."""
+    from harness.compare import parse_compare_config
+    from harness.gate import parse_rules
+    from harness.timing import parse_latency
+
+    checks: list[tuple[str, Any]] = [
+        ("compare", parse_compare_config),
+        ("gate", parse_rules),
+        ("latency", parse_latency),
+    ]
+    for section, parse in checks:
+        value = getattr(spec, section)
+        if not value:
+            continue
+        try:
+            parse(value)
+        except HarnessError as exc:
+            raise SpecError(exc.message, path=where, line=lines.at((section,)), hint=exc.hint) from None
+
+
 def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experiment:
     """Load and validate a spec file; every problem is a SpecError with file and line."""
     where = Path(path)
@@ -276,6 +297,7 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experim
             parse_measure(m)
         except HarnessError as exc:
             raise SpecError(exc.message, path=where, line=lines.at(("measures", i)), hint=exc.hint) from None
+    _check_sections(spec, where, lines)
     names: dict[str, int] = {}
     for i, ds in enumerate(spec.datasets):
         n = ds.display_name()

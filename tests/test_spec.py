@@ -110,3 +110,20 @@ def test_shipped_experiments_load() -> None:
     for p in specs:
         exp = load_spec(p, env={"HARNESS_DATA_ROOT": "/data"})
         assert exp.systems
+
+
+@pytest.mark.parametrize(
+    ("section", "body", "needle"),
+    [
+        ("compare", "compare: {baseline: bm25, tset: t}\n", "tset"),
+        ("gate", "gate: {max_dorp: {nDCG@10: 0.01}}\n", "max_dorp"),
+        ("latency", "latency: {mode: sometimes}\n", "latency"),
+    ],
+)
+def test_compare_gate_latency_sections_are_checked_at_load(
+    tmp_path: Path, section: str, body: str, needle: str
+) -> None:
+    p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n" + body)
+    with pytest.raises(SpecError, match=needle) as exc:
+        load_spec(p)
+    assert exc.value.line == 5

@@ -89,7 +89,8 @@ def test_weighted_convex_hand_computed() -> None:
 def test_fuse_truncates_and_selects_queries() -> None:
     fused = fuse("rrf", [A, B], depth=2, queries=["q1", "q3"])
     assert order(fused) == ["d2", "d1"]
-    assert list(fused) == ["q1", "q3"] and fused["q3"] == ()
+    assert list(fused) == ["q1", "q3"]
+    assert fused["q3"] == ()
     assert A["q1"][0] == ScoredDoc("d1", 3.0)  # inputs untouched
 
 
@@ -128,7 +129,7 @@ def test_fuse_and_use_stages_on_dl19(tmp_path: Path) -> None:
         ]
     )
     spec = write_spec(tmp_path, extra)
-    code, out, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
+    code, _out, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert code == 0, err
     agg = aggregates(tmp_path / "out")
     assert agg["bm25"]["nDCG@10"] == pytest.approx(0.5058, abs=5e-5)
@@ -170,7 +171,8 @@ def test_use_of_an_unknown_system_exits_2(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "  top: {type: use, system: bm42, depth: 10}")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert code == 2
-    assert "'bm42'" in err and "did you mean 'bm25'?" in err
+    assert "'bm42'" in err
+    assert "did you mean 'bm25'?" in err
 
 
 @pytest.mark.parametrize(
@@ -187,7 +189,8 @@ def test_bad_fusion_parameters_exit_2(tmp_path: Path, stage: str, message: str) 
     spec = write_spec(tmp_path, f"  fused: {stage}")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert code == 2, err
-    assert message in err and "spec.yaml:" in err
+    assert message in err
+    assert "spec.yaml:" in err
 
 
 def test_fusion_over_a_sweep_must_name_one_variant(tmp_path: Path) -> None:

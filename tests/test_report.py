@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -393,3 +395,21 @@ def test_html_renders_in_chromium_without_errors(tmp_path: Path, written: Path) 
     assert "&lt;script&gt;document.documentElement" in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_cost_rows_prefer_the_stage_figures() -> None:
+    r = make_results()
+    ds = build(r, ReportOptions()).datasets[0]
+    row = ds.cost_rows[0]
+    assert (row["system"], row["stage"], row["build_s"], row["cached"]) == ("bm25@k1=0.9", "bm25", 2.0, False)
+    assert row["docs_per_s"] == pytest.approx(500.0)  # 1000 docs / 2 s recorded build
+    assert (row["index_bytes"], row["rss_delta_bytes"], row["peak_rss_bytes"]) == (4096, 2048, 10 << 20)
+    timing = json.loads(json.dumps(r.cells[0].timing))
+    timing["stages"][0]["costs"].update(
+        {"docs_per_s": 123.0, "model_sha256": "a" * 64, "encode_s": 1.23456, "cached": True}
+    )
+    cells = [replace(r.cells[0], timing=timing), *r.cells[1:]]
+    row = build(replace(r, cells=cells), ReportOptions()).datasets[0].cost_rows[0]
+    assert row["docs_per_s"] == 123.0
+    assert row["cached"] is True
+    assert row["extra"] == "encode_s=1.235, model_sha256=aaaaaaaaaaaa…"

@@ -282,7 +282,15 @@ def _latency_row(c: Cell) -> dict[str, Any]:
     }
 
 
-_COST_KEYS = ("build_s", "cached", "docs", "index_bytes", "memory_bytes")
+_COST_KEYS = ("build_s", "cached", "docs", "docs_per_s", "index_bytes", "memory_bytes")
+
+
+def _short(v: Any) -> str:
+    """A cost value for the 'other' column: floats rounded, long strings (hashes) cut."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    text = v if isinstance(v, str) else json.dumps(v, default=str)
+    return text if len(text) <= 40 else text[:12] + "…"
 
 
 def _cost_rows(c: Cell) -> list[dict[str, Any]]:
@@ -295,10 +303,12 @@ def _cost_rows(c: Cell) -> list[dict[str, Any]]:
         prepare_s = s.get("prepare_s")
         build_s = costs.get("build_s", prepare_s)
         docs = costs.get("docs")
-        dps = None
-        if isinstance(docs, (int, float)) and isinstance(build_s, (int, float)) and build_s > 0:
-            dps = float(docs) / float(build_s)
-        extra = {k: v for k, v in costs.items() if k not in _COST_KEYS}
+        dps = costs.get("docs_per_s")  # the stage's own figure (e.g. encoding alone) first
+        if not isinstance(dps, (int, float)):
+            dps = None
+            if isinstance(docs, (int, float)) and isinstance(build_s, (int, float)) and build_s > 0:
+                dps = float(docs) / float(build_s)
+        extra = {k: _short(v) for k, v in costs.items() if k not in _COST_KEYS}
         rows.append(
             {
                 "system": c.system,

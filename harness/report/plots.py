@@ -107,15 +107,6 @@ def _tradeoff(ds: DatasetView, view: ReportView) -> Figure | None:
             linewidths=0.8,
             zorder=4,
         )
-    for p in pts:
-        ax.annotate(
-            p.label,
-            (_x(p), p.y),
-            xytext=(4, 4),
-            textcoords="offset points",
-            fontsize=7,
-            zorder=5,
-        )
     ax.set_xscale("log")
     _plain_log_ticks(ax, [_x(p) for p in pts])
     ax.set_xlabel(f"latency per query, {view.stat} (ms, log scale)")
@@ -123,7 +114,42 @@ def _tradeoff(ds: DatasetView, view: ReportView) -> Figure | None:
     ax.set_title(f"{ds.name}: {view.measure} vs {view.stat} latency")
     ax.grid(True, which="both", alpha=0.25, linewidth=0.5)
     ax.legend(fontsize=7, loc="best", frameon=False)
+    _label(fig, ax, pts)
     return fig
+
+
+def _label(fig: Figure, ax: Any, pts: list[Point]) -> None:
+    """Label every point; a label that would overlap one already placed moves up or down
+    (with a thin leader line) until it fits, so clustered sweep points stay readable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    placed: list[Any] = []
+    step = 9.0  # points: about one 7 pt line
+    for p in sorted(pts, key=lambda q: (_x(q), q.y)):
+        ann = ax.annotate(
+            p.label,
+            (_x(p), p.y),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=7,
+            zorder=5,
+            arrowprops={"arrowstyle": "-", "color": "0.55", "linewidth": 0.4, "shrinkA": 0, "shrinkB": 3},
+        )
+        for k in range(1, 16):
+            box = _text_box(ann, renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+            ann.xyann = (4, 4 + step * ((k + 1) // 2) * (1 if k % 2 else -1))
+        placed.append(_text_box(ann, renderer))
+
+
+def _text_box(ann: Any, renderer: Any) -> Any:
+    """The label's text extent in display units, without its leader line."""
+    from matplotlib.text import Text
+
+    ann.update_positions(renderer)
+    return Text.get_window_extent(ann, renderer)
 
 
 def _plain_log_ticks(ax: Any, xs: list[float]) -> None:

@@ -123,7 +123,7 @@ def _label(fig: Figure, ax: Any, pts: list[Point]) -> None:
     (with a thin leader line) until it fits, so clustered sweep points stay readable."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    renderer = FigureCanvasAgg(fig).get_renderer()
+    renderer = cast(Any, FigureCanvasAgg(fig)).get_renderer()
     placed: list[Any] = []
     step = 9.0  # points: about one 7 pt line
     for p in sorted(pts, key=lambda q: (_x(q), q.y)):

@@ -413,3 +413,18 @@ def test_cost_rows_prefer_the_stage_figures() -> None:
     assert row["docs_per_s"] == 123.0
     assert row["cached"] is True
     assert row["extra"] == "encode_s=1.235, model_sha256=aaaaaaaaaaaa…"
+
+
+def test_a_two_parameter_sweep_gives_one_curve_per_fixed_value() -> None:
+    grid = [(k1, b) for k1 in (0.9, 1.2) for b in (0.75, 0.4)]
+    qids = ["q1", "q2"]
+    cells = [_cell("ds", f"bm25@k1={k1},b={b}", [k1 * b, k1 * b], 1.0 + k1 + b, qids) for k1, b in grid]
+    systems = {c.system: {"base": "bm25", "sweep": {"k1": k1, "b": b}} for c, (k1, b) in zip(cells, grid, strict=True)}
+    view = build(ResultSet("grid", {}, ["nDCG@10", "RR@10"], {}, systems, cells), ReportOptions())
+    curves = view.datasets[0].curves
+    assert [c.label for c in curves] == ["bm25 (b; k1=0.9)", "bm25 (b; k1=1.2)"]
+    assert [[p.system for p in c.points] for c in curves] == [
+        ["bm25@k1=0.9,b=0.4", "bm25@k1=0.9,b=0.75"],
+        ["bm25@k1=1.2,b=0.4", "bm25@k1=1.2,b=0.75"],
+    ]
+    assert curves[0].points[0].label == "b=0.4"

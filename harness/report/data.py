@@ -65,9 +65,12 @@ class Point:
 
 @dataclass
 class Curve:
+    """Variants of one swept system along its last swept parameter (the others held fixed)."""
+
     base: str
     parameters: list[str]
     points: list[Point]
+    label: str = ""
 
 
 @dataclass
@@ -171,8 +174,12 @@ def latency_value(timing: Mapping[str, Any], stat: str) -> float | None:
     return None
 
 
+def _fmt_value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
 def _sweep_label(sweep: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sweep.items())
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in sweep.items())
 
 
 def _sort_key(v: Any) -> tuple[int, float, str]:
@@ -211,8 +218,21 @@ def _points(
         if len(pts) < 2 or not all(isinstance(s, Mapping) and s for s in sweeps):
             continue
         params = list(sweeps[0])
-        order = sorted(range(len(pts)), key=lambda i: [_sort_key(sweeps[i].get(k)) for k in params])
-        curves.append(Curve(base, params, [pts[i] for i in order]))
+        along, fixed = params[-1], params[:-1]
+        groups: dict[str, list[int]] = {}
+        for i in range(len(pts)):
+            key = json.dumps([sweeps[i].get(k) for k in fixed], sort_keys=True, default=str)
+            groups.setdefault(key, []).append(i)
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            members.sort(key=lambda i: _sort_key(sweeps[i].get(along)))
+            held = _sweep_label({k: sweeps[members[0]].get(k) for k in fixed})
+            label = f"{base} ({along}" + (f"; {held})" if held else ")")
+            curves.append(Curve(base, params, [pts[i] for i in members], label))
+            if fixed:  # a grid: label each point by the swept value only
+                for i in members:
+                    pts[i].label = f"{along}={_fmt_value(sweeps[i].get(along))}"
     return points, curves, unplotted
 
 

@@ -71,7 +71,7 @@ def _tradeoff(ds: DatasetView, view: ReportView) -> Figure | None:
             alpha=0.6,
             linewidth=1.2,
             zorder=2,
-            label=f"{curve.base} ({', '.join(curve.parameters)})",
+            label=curve.label or curve.base,
         )
     for base in bases:
         group = [p for p in pts if p.base == base]

@@ -428,3 +428,25 @@ def test_a_two_parameter_sweep_gives_one_curve_per_fixed_value() -> None:
         ["bm25@k1=1.2,b=0.4", "bm25@k1=1.2,b=0.75"],
     ]
     assert curves[0].points[0].label == "b=0.4"
+
+
+def test_systems_reading_other_runs_include_their_latency() -> None:
+    r = make_results()
+    qids = ["q1", "q2", XSS_QUERY, "q4"]
+    fused = _cell("dsA", "rrf", [0.7, 0.7, 0.7, 0.7], 0.5, qids)
+    fused = replace(fused, timing={**fused.timing, "depends_on": ["bm25@k1=0.9", "dense"]})
+    reads_sweep = _cell("dsA", "bm25-ce", [0.2, 0.2, 0.2, 0.2], 0.5, qids)
+    reads_sweep = replace(reads_sweep, timing={**reads_sweep.timing, "depends_on": ["bm25"]})  # 3 variants
+    results = replace(r, cells=[*r.cells, fused, reads_sweep])
+    ds = build(results, ReportOptions()).datasets[0]
+    row = next(x for x in ds.latency_rows if x["system"] == "rrf")
+    assert row["inputs"] == ["bm25@k1=0.9", "dense"]
+    assert row["stats"]["p50"] == pytest.approx(0.5 + 2.0 + 20.0)  # its own + both inputs, per query
+    assert row["qps"] == pytest.approx(4 / (4 * 0.0005 + 4 * 0.002 + 4 * 0.020))
+    point = next(p for p in ds.points if p.system == "rrf")
+    assert point.x == pytest.approx(22.5)
+    assert point.on_front  # 0.7 at 22.5 ms beats dense (0.65 at 20 ms) on quality
+    ce = next(x for x in ds.latency_rows if x["system"] == "bm25-ce")
+    assert (ce["inputs"], ce["inputs_complete"]) == (["bm25"], False)
+    assert set(ce["stats"].values()) == {None}
+    assert "bm25-ce" in ds.unplotted

@@ -163,6 +163,78 @@ def _resolve_baseline(results: ResultSet, wanted: str | None) -> str | None:
     )
 
 
+@dataclass
+class EndToEnd:
+    """A system's online cost including the systems whose runs it reads (fusion inputs, `use`).
+
+    Per-query samples are summed query by query (the inputs run one after the other) and batch
+    seconds are summed; `complete` is False when an input's timings are missing or cover other
+    queries, and then `stats` is empty.
+    """
+
+    inputs: list[str]
+    stats: dict[str, float]
+    qps: float | None
+    complete: bool
+
+
+def _inputs(cell: Cell, by_name: Mapping[str, Cell], bases: Mapping[str, list[str]]) -> list[Cell] | None:
+    """Every cell `cell` reads, transitively (each once), or None if one is not in the results."""
+    out: dict[str, Cell] = {}
+    todo = [str(d) for d in cell.timing.get("depends_on") or []]
+    while todo:
+        name = todo.pop(0)
+        target = by_name.get(name)
+        if target is None and len(bases.get(name, [])) == 1:
+            target = by_name.get(bases[name][0])
+        if target is None:
+            return None
+        if target.system in out or target.system == cell.system:
+            continue
+        out[target.system] = target
+        todo.extend(str(d) for d in target.timing.get("depends_on") or [])
+    return list(out.values())
+
+
+def _end_to_end(results: ResultSet, cells: list[Cell]) -> dict[str, EndToEnd]:
+    by_name = {c.system: c for c in cells}
+    bases: dict[str, list[str]] = {}
+    for c in cells:
+        bases.setdefault(str(results.systems.get(c.system, {}).get("base", c.system)), []).append(c.system)
+    out: dict[str, EndToEnd] = {}
+    for c in cells:
+        own = _sub(c.timing, "latency")
+        batch = _sub(c.timing, "batch")
+        inputs = _inputs(c, by_name, bases)
+        if inputs is None:
+            deps = [str(d) for d in c.timing.get("depends_on") or []]
+            out[c.system] = EndToEnd(deps, {}, None, False)
+            continue
+        if not inputs:
+            stats = {k: float(v) for k, v in own.items() if isinstance(v, (int, float))}
+            qps = batch.get("qps")
+            out[c.system] = EndToEnd([], stats, float(qps) if isinstance(qps, (int, float)) else None, True)
+            continue
+        qids = c.timing.get("query_ids")
+        samples = list(c.timing.get("samples_ms") or [])
+        seconds = batch.get("seconds")
+        complete = bool(samples)
+        for dep in inputs:
+            dep_samples = dep.timing.get("samples_ms") or []
+            if dep.timing.get("query_ids") != qids or len(dep_samples) != len(samples):
+                complete = False
+                break
+            samples = [a + float(b) for a, b in zip(samples, dep_samples, strict=True)]
+            dep_s = _sub(dep.timing, "batch").get("seconds")
+            seconds = seconds + dep_s if isinstance(seconds, (int, float)) and isinstance(dep_s, (int, float)) else None
+        n = batch.get("queries")
+        e2e_qps = float(n) / seconds if complete and isinstance(n, int) and isinstance(seconds, (int, float)) else None
+        out[c.system] = EndToEnd(
+            [d.system for d in inputs], latency_stats(samples) if complete else {}, e2e_qps, complete
+        )
+    return out
+
+
 def latency_value(timing: Mapping[str, Any], stat: str) -> float | None:
     """A cell's whole-pipeline per-query latency statistic (ms), or None if not measured."""
     stats = timing.get("latency")
@@ -191,7 +263,7 @@ def _sort_key(v: Any) -> tuple[int, float, str]:
 
 
 def _points(
-    results: ResultSet, cells: list[Cell], measure: str, stat: str
+    results: ResultSet, cells: list[Cell], measure: str, stat: str, e2e: Mapping[str, EndToEnd]
 ) -> tuple[list[Point], list[Curve], list[str]]:
     points: list[Point] = []
     unplotted: list[str] = []
@@ -199,7 +271,7 @@ def _points(
         info = results.systems.get(c.system, {})
         base = str(info.get("base", c.system))
         sweep = info.get("sweep") or {}
-        x = latency_value(c.timing, stat)
+        x = e2e[c.system].stats.get(stat) if c.system in e2e else latency_value(c.timing, stat)
         y = float(c.aggregate.get(measure, math.nan))
         if x is None or not x > 0 or not math.isfinite(y):
             unplotted.append(c.system)
@@ -276,9 +348,9 @@ def _sub(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return v if isinstance(v, Mapping) else {}
 
 
-def _latency_row(c: Cell) -> dict[str, Any]:
+def _latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
     t = c.timing
-    stats = _sub(t, "latency")
+    stats: Mapping[str, Any] = e2e.stats if e2e is not None else _sub(t, "latency")
     stages = [
         (
             str(s.get("type", "?")),
@@ -295,7 +367,9 @@ def _latency_row(c: Cell) -> dict[str, Any]:
         "mode": _sub(t, "config").get("mode", "—"),
         "n": stats.get("n", 0),
         "stats": {s: stats.get(s) for s in STATISTICS},
-        "qps": _sub(t, "batch").get("qps"),
+        "qps": e2e.qps if e2e is not None else _sub(t, "batch").get("qps"),
+        "inputs": e2e.inputs if e2e is not None else [],
+        "inputs_complete": e2e.complete if e2e is not None else True,
         "stages": stages,
         "threads": ", ".join(f"{k}={v}" for k, v in threads.items() if k != "cpu_count" and v is not None),
         "resumed": c.cached,
@@ -402,7 +476,8 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 best[m] = max(values)
                 winners = [c.system for c in cells if m in c.aggregate and float(c.aggregate[m]) == best[m]]
                 summary.append({"dataset": name, "measure": m, "systems": winners, "value": best[m]})
-        points, curves, unplotted = _points(results, cells, measure, stat)
+        e2e = _end_to_end(results, cells)
+        points, curves, unplotted = _points(results, cells, measure, stat, e2e)
         info = results.datasets.get(name, {})
         significance, markers = _significance(results, name)
         datasets.append(
@@ -416,7 +491,7 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 unplotted=unplotted,
                 winloss=_winloss(cells, baseline, measure),
                 baseline=baseline if any(c.system == baseline for c in cells) else None,
-                latency_rows=[_latency_row(c) for c in cells],
+                latency_rows=[_latency_row(c, e2e.get(c.system)) for c in cells],
                 cost_rows=[r for c in cells for r in _cost_rows(c)],
                 significance=significance,
                 markers=markers,

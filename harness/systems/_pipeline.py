@@ -209,6 +209,7 @@ def run_pipeline(
             "replayed_s": _r(sum(batch_replayed), 6),
         },
         "latency": latency_stats(total_ms),
+        "depends_on": list(dict.fromkeys(d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params))),
         "query_ids": query_ids,
         "samples_ms": total_ms,
         "stages": [

@@ -241,6 +241,42 @@ def test_cli_faiss_rejection_exit_2(tmp_path: Path, tiny_beir: Path) -> None:
     assert "m must divide the embedding dimension" in err
 
 
+def test_second_run_recomputes_nothing_expensive(tmp_path: Path, tiny_beir: Path) -> None:
+    system = "{type: dense, model: all-MiniLM-L6-v2, max_length: 32, index: hnsw, M: 8, efSearch: 16}"
+    spec = _spec(tmp_path, tiny_beir, system)
+    costs = []
+    for _ in range(2):
+        code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--force")
+        assert code == 0, err
+        cell = json.loads(next((tmp_path / "out" / "cells").rglob("s.json")).read_text(encoding="utf-8"))
+        costs.append(cell["timing"]["stages"][0]["costs"])
+    assert costs[0]["docs"] == 30
+    assert costs[1]["cached"] is True  # embeddings and index both from the artefact store
+    assert costs[1]["encode_s"] == costs[0]["encode_s"]
+    assert costs[1]["index_build_s"] == costs[0]["index_build_s"]
+
+
+def test_cache_command_lists_sizes_and_clears(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = ArtefactStore(root)
+    store.put("embeddings", "a" * 64, b"x" * 2048, {"model": {"ref": "all-MiniLM-L6-v2"}, "docs": 3, "seconds": 1.5})
+    store.put("faiss-index", "b" * 64, b"y" * 10, {"type": "hnsw"})
+    code, out, _ = run_cli("cache", "list", "--cache-dir", str(root), "--entries")
+    assert code == 0
+    assert "embeddings        1 entries      2.0 KB" in out
+    assert "all-MiniLM-L6-v2 docs=3 1.5s to compute" in out
+    assert "total             2 entries      2.0 KB" in out
+    code, _, err = run_cli("cache", "clear", "--cache-dir", str(root), "--kind", "embedings")
+    assert code == 2
+    assert "did you mean 'embeddings'" in err
+    code, out, _ = run_cli("cache", "clear", "--cache-dir", str(root), "--kind", "faiss-index")
+    assert (code, out.strip()) == (0, f"removed 1 entries from {root} (faiss-index)")
+    assert [e.kind for e in store.entries()] == ["embeddings"]
+    code, out, _ = run_cli("cache", "clear", "--cache-dir", str(root))
+    assert code == 0
+    assert store.entries() == []
+
+
 # --- acceptance on the whole of SciFact (slow) -------------------------------------------------
 
 
@@ -264,3 +300,29 @@ def test_minilm_exact_reproduces_mteb_on_scifact(data_root: Path) -> None:
     assert ev.judged == 300
     assert ev.aggregate["nDCG@10"] == pytest.approx(0.64508, abs=0.003)  # MTEB
     assert ev.aggregate["R@100"] == pytest.approx(0.925, abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shared_cache")
+def test_hnsw_and_ivf_sweeps_approach_exact_on_scifact(data_root: Path) -> None:
+    """experiments/scifact-dense.yaml's sweeps: nDCG@10 grows towards exact search."""
+    ds = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
+    queries = list(ds.queries.values())
+    ctx = StageContext(Path("."), data_root, ds, False)
+    measures = parse_measures(["nDCG@10"])
+
+    def ndcg(**params: Any) -> float:
+        stage = Dense(DenseParams.model_validate({"model": "all-MiniLM-L6-v2", **params}), ctx)
+        stage.prepare()
+        return evaluate(ds.qrels, stage.search(queries, None), measures).aggregate["nDCG@10"]
+
+    exact = ndcg(index="flat", depth=10)
+    hnsw = [ndcg(index="hnsw", M=8, efConstruction=40, efSearch=ef, depth=10) for ef in (10, 40, 160)]
+    ivf = [ndcg(index="ivf", nlist=128, nprobe=n, depth=100) for n in (1, 4, 16, 128)]
+    # Measured: HNSW 0.5739, 0.6229, 0.6384; IVF 0.3461, 0.5092, 0.5956, 0.6451; exact 0.6451.
+    assert hnsw == sorted(hnsw)
+    assert ivf == sorted(ivf)
+    assert hnsw[0] < exact - 0.03
+    assert exact - hnsw[-1] < 0.01
+    assert ivf[0] < exact - 0.2
+    assert ivf[-1] == pytest.approx(exact, abs=1e-4)  # every cell probed: exact search

@@ -152,7 +152,14 @@ def test_search_params_not_in_index_key(dataset: Dataset, data_root: Path) -> No
     assert b.costs["index_build_s"] == a.costs["index_build_s"]
 
 
+def _ctx_none() -> StageContext:
+    empty = Dataset(name="empty", source="test", location="", docs={}, queries={}, qrels={})
+    return StageContext(Path("."), Path("."), empty, False)
+
+
 def test_index_as_nested_mapping_and_sweeps(tmp_path: Path) -> None:
+    over = Dense(DenseParams(model="all-MiniLM-L6-v2", pooling="cls", normalize=False), _ctx_none())._resolved()
+    assert (over.spec.pooling, over.spec.normalize) == ("cls", False)
     p = DenseParams.model_validate({"model": "m", "index": {"type": "hnsw", "M": 8, "efSearch": 32}})
     assert (p.index, p.M, p.efSearch) == ("hnsw", 8, 32)
     with pytest.raises(ValueError, match="unknown index key 'ef'"):

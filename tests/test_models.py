@@ -109,6 +109,7 @@ def test_local_folder_infers_settings_and_hashes_like_the_alias(tmp_path: Path) 
     assert r.spec.backend == "sentence-transformers"
     assert r.spec.pooling == "mean"
     assert r.spec.normalize is True
+    assert r.spec.max_length == 256  # from sentence_bert_config.json
     assert r.files_hash == alias.files_hash  # same bytes, same key: the cache is shared
     onnx = _link_folder(resolve_model("bge-small-en-v1.5").path, tmp_path / "bge", set())
     assert resolve_model(str(onnx), kind="bi-encoder").spec.backend == "onnx"

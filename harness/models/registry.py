@@ -319,6 +319,12 @@ def _infer_spec(ref: str, folder: Path, kind: Kind | None) -> ModelSpec:
         except OSError:
             normalize = False
     max_length = 512
+    st_cfg = folder / "sentence_bert_config.json"
+    if st_cfg.is_file():
+        try:
+            max_length = int(json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length", 512))
+        except (OSError, json.JSONDecodeError, TypeError, ValueError):
+            max_length = 512
     vcfg = folder / "vectrix_config.json"
     if vcfg.is_file():
         try:

@@ -23,6 +23,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -89,6 +90,10 @@ class DenseParams(RetrieverParams):
     threads: int | None = Field(default=None, gt=0, description="torch / onnxruntime / FAISS threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
     fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
+    pooling: Literal["mean", "cls", "max"] | None = Field(
+        default=None, description="override the model's pooling (onnx backend; folders without an alias)"
+    )
+    normalize: bool | None = Field(default=None, description="override the model's L2 normalisation")
     query_prefix: str | None = Field(default=None, description="override the model's query prefix")
     doc_prefix: str | None = Field(default=None, description="override the model's document prefix")
 
@@ -200,7 +205,13 @@ class Dense(Stage):
     params: DenseParams
 
     def _resolved(self) -> ResolvedModel:
-        return resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)
+        resolved = resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)
+        overrides: dict[str, Any] = {}
+        if self.params.pooling is not None:
+            overrides["pooling"] = self.params.pooling
+        if self.params.normalize is not None:
+            overrides["normalize"] = self.params.normalize
+        return replace(resolved, spec=replace(resolved.spec, **overrides)) if overrides else resolved
 
     def input_fingerprint(self) -> str:
         return self._resolved().files_hash

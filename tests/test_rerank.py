@@ -38,6 +38,23 @@ def test_pair_key_is_the_content_of_the_pair() -> None:
     assert pair_key("a\tb", "c") != pair_key("a", "b\tc")
 
 
+def test_pair_score_cache_round_trip_and_corruption(tmp_path: Path) -> None:
+    from harness.systems.rerank import PairScoreCache
+
+    path = tmp_path / "pairs.sqlite3"
+    cache = PairScoreCache(path)
+    cache.put({"a": (1.5, 0.01), "b": (-2.25, 0.02)})
+    assert cache.get(["a", "b", "c"]) == {"a": (1.5, 0.01), "b": (-2.25, 0.02)}
+    cache.close()
+    assert PairScoreCache(path).get(["a"]) == {"a": (1.5, 0.01)}
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.warns(UserWarning, match="corrupted; discarding and rebuilding"):
+        rebuilt = PairScoreCache(path)
+    assert rebuilt.get(["a"]) == {}
+    rebuilt.put({"a": (0.5, 0.01)})
+    assert rebuilt.get(["a"]) == {"a": (0.5, 0.01)}
+
+
 def write_spec(tmp_path: Path, systems: str, first: int = 3) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(

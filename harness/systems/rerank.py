@@ -31,13 +31,16 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from harness.errors import SystemConfigError
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageParams
+
+if TYPE_CHECKING:
+    from harness.models.registry import ResolvedModel
 
 PAIR_KIND = "pair-scores"
 SCORE_SCHEMA = 2
@@ -93,13 +96,23 @@ class PairScoreCache:
             "CREATE TABLE IF NOT EXISTS scores (pair TEXT PRIMARY KEY, score REAL NOT NULL, seconds REAL NOT NULL)"
         )
         self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-        self.db.execute("PRAGMA quick_check").fetchone()
+        check = self.db.execute("PRAGMA quick_check").fetchone()
+        if not check or check[0] != "ok":
+            self.db.close()
+            raise sqlite3.DatabaseError(f"quick_check: {check}")
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """All rows in one transaction: they land together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(sql, rows)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def set_meta(self, meta: dict[str, Any]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
-            )
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
 
     def get(self, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
         """pair key -> (score, seconds) for the keys that are present."""
@@ -113,10 +126,7 @@ class PairScoreCache:
         return found
 
     def put(self, scores: dict[str, tuple[float, float]]) -> None:
-        with self.db:  # one transaction: a query's scores land together or not at all
-            self.db.executemany(
-                "INSERT OR REPLACE INTO scores VALUES (?, ?, ?)", [(k, s, t) for k, (s, t) in scores.items()]
-            )
+        self._write("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)", [(k, s, t) for k, (s, t) in scores.items()])
 
     def close(self) -> None:
         self.db.close()
@@ -138,13 +148,13 @@ class Rerank(Stage):
     params: RerankParams
     first_stage = False
 
-    def _resolve(self) -> Any:
+    def _resolve(self) -> ResolvedModel:
         from harness.models import resolve_model
 
         return resolve_model(self.params.model, kind="cross-encoder", base_dir=self.ctx.base_dir)
 
     def input_fingerprint(self) -> str:
-        return str(self._resolve().files_hash)
+        return self._resolve().files_hash
 
     def prepare(self) -> None:
         t0 = time.perf_counter()
@@ -154,7 +164,7 @@ class Rerank(Stage):
                 f"model '{self.params.model}' is a {resolved.kind}, not a cross-encoder",
                 hint="use a cross-encoder such as ms-marco-MiniLM-L-12-v2",
             )
-        self.model_hash = str(resolved.files_hash)
+        self.model_hash = resolved.files_hash
         self.total = ScoringStats()
         from harness.models.encoders import EncodeOptions, load_cross_encoder
 

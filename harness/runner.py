@@ -20,10 +20,10 @@ from harness.data.dataset import Dataset
 from harness.data.ref import DatasetRef
 from harness.data.resolve import load_dataset
 from harness.data.trec import read_run, write_run
+from harness.errors import SystemConfigError
 from harness.evaluation.measures import evaluate, parse_measures
 from harness.fsutil import atomic_write_text, sha256_file
 from harness.manifest import git_commit, machine, package_versions
-from harness.errors import SystemConfigError
 from harness.records import Run
 from harness.registry import did_you_mean
 from harness.results import Cell, ResultSet
@@ -219,9 +219,7 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
         },
         measures=[m.name for m in measures],
         datasets=datasets,
-        systems={
-            v.name: {"base": v.base, "config": v.config(), "sweep": dict(v.sweep)} for v in exp.systems
-        },
+        systems={v.name: {"base": v.base, "config": v.config(), "sweep": dict(v.sweep)} for v in exp.systems},
         cells=cells,
     )
     from harness.compare import attach_comparisons
@@ -234,11 +232,8 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
 def format_table(results: ResultSet) -> str:
     """A plain-text table: one row per dataset x system, one column per measure."""
     header = ["dataset", "system", *results.measures]
-    rows = [
-        [c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)]
-        for c in results.cells
-    ]
+    rows = [[c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)] for c in results.cells]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

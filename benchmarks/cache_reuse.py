@@ -43,7 +43,11 @@ def harness_run(spec: Path, out: Path, cache: Path, data_root: str) -> dict[str,
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q"],
-        env=env, cwd=REPO, capture_output=True, text=True, check=False,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -122,9 +126,7 @@ def main() -> int:
                 flush=True,
             )
         cold = runs["cold"]
-        same = all(
-            runs[k]["aggregates"] == cold["aggregates"] for k in ("rerun", "warm-new-output")
-        )
+        same = all(runs[k]["aggregates"] == cold["aggregates"] for k in ("rerun", "warm-new-output"))
         for label in ("rerun", "warm-new-output"):
             w = ratio(runs[label]["wall_s"], cold["wall_s"])
             passed = w <= WARM_MAX

@@ -163,6 +163,10 @@ class ArtefactStore:
             except (OSError, json.JSONDecodeError, UnicodeDecodeError):
                 continue
             out.append(Entry(meta_path.parent.parent.name, meta_path.stem, int(m.get("size", 0)), m.get("meta", {})))
+        # Stores that grow in place (the re-ranker's pair scores) are SQLite files of their own.
+        for db in sorted(self.root.glob("*/*.sqlite3")):
+            size = sum(p.stat().st_size for p in db.parent.glob(db.name + "*") if p.is_file())
+            out.append(Entry(db.parent.name, db.stem, size, {"path": str(db), "format": "sqlite"}))
         return out
 
     def clear(self, kind: str | None = None) -> int:

@@ -77,9 +77,7 @@ def _fuse(
             for doc, value in zip(docs, contribution(i, docs), strict=True):
                 total[doc.doc_id] = total.get(doc.doc_id, 0.0) + weights[i] * value
                 hits[doc.doc_id] = hits.get(doc.doc_id, 0) + 1
-        fused = [
-            ScoredDoc(d, s * hits[d] if multiply_by_hits else s) for d, s in total.items()
-        ]
+        fused = [ScoredDoc(d, s * hits[d] if multiply_by_hits else s) for d, s in total.items()]
         out[qid] = fused
     result = Run(out)
     return result.truncated(depth) if depth is not None else result

@@ -30,6 +30,7 @@ from harness.results import Cell, ResultSet
 from harness.spec import Experiment, SystemVariant
 from harness.systems import STAGES, StageContext
 from harness.systems._pipeline import run_pipeline
+from harness.timing import parse_latency
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
 
@@ -126,7 +127,7 @@ def _run_key(dataset: Dataset, variant: SystemVariant, ctx: StageContext, dep_ke
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _cached_cell(record_path: Path, key: str, out: Path) -> dict[str, Any] | None:
+def _cached_cell(record_path: Path, key: str, out: Path, latency: dict[str, Any]) -> dict[str, Any] | None:
     if not record_path.is_file():
         return None
     try:
@@ -134,6 +135,11 @@ def _cached_cell(record_path: Path, key: str, out: Path) -> dict[str, Any] | Non
     except (OSError, json.JSONDecodeError):
         return None
     if not isinstance(rec, dict) or rec.get("run_key") != key:
+        return None
+    # The run does not depend on how it was timed, but the stored timings do: a changed
+    # latency: section re-times the cell (expensive artefacts still come from the cache).
+    timing = rec.get("timing")
+    if not isinstance(timing, dict) or timing.get("config") != latency:
         return None
     run_path = out / str(rec.get("run_file", ""))
     if not run_path.is_file() or sha256_file(run_path) != rec.get("run_sha256"):
@@ -151,6 +157,7 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     cells: list[Cell] = []
     ordered = order_systems(exp.systems)
     total = len(exp.spec.datasets) * len(exp.systems)
+    latency = parse_latency(exp.spec.latency).model_dump()
     bar = tqdm(total=total, desc=exp.spec.name, unit="cell", disable=not opts.progress, file=sys.stderr)
     for ref in exp.spec.datasets:
         dataset = load_dataset(_absolute(ref, exp.base_dir), opts.data_root)
@@ -164,7 +171,7 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
             key = _run_key(dataset, variant, ctx, [keys.get(d, d) for d in _dependencies(variant)])
             rel_run = Path("runs") / slug(dataset.name) / f"{slug(variant.name)}.trec.gz"
             record_path = out / "cells" / slug(dataset.name) / f"{slug(variant.name)}.json"
-            rec = None if opts.force else _cached_cell(record_path, key, out)
+            rec = None if opts.force else _cached_cell(record_path, key, out, latency)
             cached = rec is not None
             if rec is None:
                 result = run_pipeline(variant, ctx, exp.spec.latency)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import SpecError
 
@@ -68,6 +68,12 @@ class LatencyConfig(BaseModel):
     warmup: int = Field(default=5, ge=0, description="queries run through the pipeline before timing")
     repeats: int = Field(default=1, ge=1, le=100, description="per-query passes; every sample is kept")
     max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as the boolean false.
+        return "off" if value is False else value
 
 
 def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfig:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from harness.data.dataset import Dataset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,6 +24,33 @@ def data_root() -> Path:
     if not (root / "beir" / "scifact").is_dir():
         pytest.fail(f"test data not found at {root}: set HARNESS_DATA_ROOT to the shared data folder")
     return root
+
+
+def scifact_slice(data_root: Path, n_docs: int = 200, n_queries: int = 10) -> Dataset:
+    """The contract tests' slice of SciFact test: the judged docs of the first `n_queries`
+    queries, then corpus order up to `n_docs` documents."""
+    from harness.data.dataset import Dataset
+    from harness.data.ref import DatasetRef
+    from harness.data.resolve import load_dataset
+
+    full = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
+    qids = list(full.queries)[:n_queries]
+    keep: dict[str, None] = {}
+    for q in qids:
+        keep.update(dict.fromkeys(full.qrels[q]))
+    for d in full.docs:
+        if len(keep) >= n_docs:
+            break
+        keep.setdefault(d)
+    return Dataset(
+        name="scifact-slice",
+        source="test",
+        location=str(data_root / "beir" / "scifact"),
+        docs={d: full.docs[d] for d in keep},
+        queries={q: full.queries[q] for q in qids},
+        qrels={q: full.qrels[q] for q in qids},
+        subset=f"contract:{n_docs}docs,{n_queries}queries",
+    )
 
 
 @pytest.fixture(scope="session")

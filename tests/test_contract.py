@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 
 from harness.data.dataset import Dataset
-from harness.data.ref import DatasetRef
-from harness.data.resolve import load_dataset
 from harness.records import Run
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from tests.conftest import scifact_slice
 
 N_DOCS, N_QUERIES, BM25_DEPTH = 200, 10, 30
 
@@ -55,30 +54,9 @@ CONTRACT_PARAMS: dict[str, dict[str, Any] | Callable[[Path, Run], dict[str, Any]
 }
 
 
-def scifact_slice(data_root: Path, n_docs: int = N_DOCS, n_queries: int = N_QUERIES) -> Dataset:
-    full = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
-    qids = list(full.queries)[:n_queries]
-    keep: dict[str, None] = {}
-    for q in qids:
-        keep.update(dict.fromkeys(full.qrels[q]))
-    for d in full.docs:
-        if len(keep) >= n_docs:
-            break
-        keep.setdefault(d)
-    return Dataset(
-        name="scifact-slice",
-        source="test",
-        location=str(data_root / "beir" / "scifact"),
-        docs={d: full.docs[d] for d in keep},
-        queries={q: full.queries[q] for q in qids},
-        qrels={q: full.qrels[q] for q in qids},
-        subset=f"contract:{n_docs}docs,{n_queries}queries",
-    )
-
-
 @pytest.fixture(scope="module")
 def dataset(data_root: Path) -> Dataset:
-    return scifact_slice(data_root)
+    return scifact_slice(data_root, N_DOCS, N_QUERIES)
 
 
 @pytest.fixture(scope="module")

@@ -22,28 +22,10 @@ from harness.records import Run
 from harness.spec import load_spec
 from harness.systems import StageContext
 from harness.systems.dense import Dense, DenseParams
-from tests.conftest import run_cli
+from tests.conftest import run_cli, scifact_slice
 
 N_DOCS, N_QUERIES = 200, 10
 FAST = {"model": "all-MiniLM-L6-v2", "max_length": 64, "batch_size": 64}  # as in test_contract: shared cache
-
-
-def scifact_slice(data_root: Path) -> Dataset:
-    """The contract tests' slice: judged docs of the first 10 test queries, then corpus order."""
-    full = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
-    qids = list(full.queries)[:N_QUERIES]
-    keep: dict[str, None] = {}
-    for q in qids:
-        keep.update(dict.fromkeys(full.qrels[q]))
-    for d in full.docs:
-        if len(keep) >= N_DOCS:
-            break
-        keep.setdefault(d)
-    return Dataset(
-        name="scifact-slice", source="test", location=str(data_root / "beir" / "scifact"),
-        docs={d: full.docs[d] for d in keep}, queries={q: full.queries[q] for q in qids},
-        qrels={q: full.qrels[q] for q in qids}, subset=f"contract:{N_DOCS}docs,{N_QUERIES}queries",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +41,7 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def dataset(data_root: Path) -> Dataset:
-    return scifact_slice(data_root)
+    return scifact_slice(data_root, N_DOCS, N_QUERIES)
 
 
 def make(dataset: Dataset, data_root: Path, **params: Any) -> Dense:
@@ -132,8 +114,10 @@ def test_index_types_against_exact(
 def test_ivf_recall_grows_with_nprobe(exact: Dense, dataset: Dataset, data_root: Path) -> None:
     queries = list(dataset.queries.values())
     truth = exact.search(queries, None)
-    got = [overlap(make(dataset, data_root, index="ivf", nlist=16, nprobe=n, depth=10).search(queries, None), truth)
-           for n in (1, 4, 16)]
+    got = [
+        overlap(make(dataset, data_root, index="ivf", nlist=16, nprobe=n, depth=10).search(queries, None), truth)
+        for n in (1, 4, 16)
+    ]
     assert got[0] < got[-1] == 1.0
     assert got == sorted(got)
 
@@ -194,7 +178,7 @@ def test_faiss_rejections_are_config_errors(dataset: Dataset, data_root: Path) -
 @pytest.fixture(scope="module")
 def tiny_beir(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """A 30-document BEIR folder cut from SciFact (3 queries), so a CLI run encodes quickly."""
-    full = scifact_slice(data_root)
+    full = scifact_slice(data_root, N_DOCS, N_QUERIES)
     folder = tmp_path_factory.mktemp("tiny-beir")
     qids = list(full.queries)[:3]
     keep = list(full.docs)[:30]

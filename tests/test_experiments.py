@@ -98,6 +98,18 @@ def test_finished_cells_are_reused_and_spec_changes_invalidate_only_changed_cell
     cells = {c["system"]: c for c in _results(out)["cells"]}
     assert cells["a"]["cached"] is True
     assert cells["b"]["cached"] is False
+    run_a = sha256_file(out / cells["a"]["run_file"])
+
+    # A changed latency: section re-times every cell (its stored timings would be stale) and
+    # produces the same runs; `mode: off` unquoted is YAML's false and means "off".
+    spec.write_text((base % "1.5").replace("systems:", "latency: {mode: off}\nsystems:"))
+    assert run_cli("run", str(spec), "-o", str(out), "-q", "--no-report")[0] == 0
+    cells = {c["system"]: c for c in _results(out)["cells"]}
+    assert cells["a"]["cached"] is False
+    assert cells["b"]["cached"] is False
+    assert sha256_file(out / cells["a"]["run_file"]) == run_a
+    assert cells["a"]["timing"]["config"]["mode"] == "off"
+    assert cells["a"]["timing"]["samples_ms"] == []
 
 
 def test_eval_command_prints_trec_eval_style(data_root: Path) -> None:

@@ -116,6 +116,14 @@ def test_depth_sweep_scores_each_pair_once_and_rerun_scores_none(
         b = (tmp_path / "b" / "runs" / "dl19" / f"{name}.trec.gz").read_bytes()
         assert a == b, name
 
+    # `harness cache list` shows the pair-score store, and `clear --kind` removes it.
+    code, out, err = run_cli("cache", "list")
+    assert code == 0, err
+    assert "pair-scores" in out
+    code, out, err = run_cli("cache", "clear", "--kind", "pair-scores")
+    assert code == 0, err
+    assert not list((cache / "pair-scores").glob("*.sqlite3"))
+
 
 def test_cascade_on_one_query_uses_the_models_own_scores(tmp_path: Path, data_root: Path) -> None:
     from harness.data.resolve import load_dataset

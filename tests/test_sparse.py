@@ -16,28 +16,11 @@ from harness.data.resolve import load_dataset
 from harness.evaluation.measures import evaluate, parse_measures
 from harness.systems import StageContext
 from harness.systems.sparse import Splade, SpladeParams, bytes_to_sparse, sparse_to_bytes
+from tests.conftest import scifact_slice
 
 N_DOCS, N_QUERIES = 200, 10
 SPLADE_NDCG10, SPLADE_R100 = 0.6466, 0.8980  # measured on the full test split (max_length 512, depth 1000)
 FAST = {"model": "splade-tiny", "max_length": 64, "batch_size": 16}  # as in test_contract: shared cache
-
-
-def scifact_slice(data_root: Path) -> Dataset:
-    """The contract tests' slice: judged docs of the first 10 test queries, then corpus order."""
-    full = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
-    qids = list(full.queries)[:N_QUERIES]
-    keep: dict[str, None] = {}
-    for q in qids:
-        keep.update(dict.fromkeys(full.qrels[q]))
-    for d in full.docs:
-        if len(keep) >= N_DOCS:
-            break
-        keep.setdefault(d)
-    return Dataset(
-        name="scifact-slice", source="test", location=str(data_root / "beir" / "scifact"),
-        docs={d: full.docs[d] for d in keep}, queries={q: full.queries[q] for q in qids},
-        qrels={q: full.qrels[q] for q in qids}, subset=f"contract:{N_DOCS}docs,{N_QUERIES}queries",
-    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +36,7 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def dataset(data_root: Path) -> Dataset:
-    return scifact_slice(data_root)
+    return scifact_slice(data_root, N_DOCS, N_QUERIES)
 
 
 @pytest.fixture(scope="module")
@@ -121,4 +104,3 @@ def test_splade_tiny_on_scifact(data_root: Path, monkeypatch: pytest.MonkeyPatch
     assert ev.judged == 300
     assert ev.aggregate["nDCG@10"] == pytest.approx(SPLADE_NDCG10, abs=0.003)
     assert ev.aggregate["R@100"] == pytest.approx(SPLADE_R100, abs=0.005)
-

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.data.dataset import Dataset
 from harness.errors import SpecError
@@ -42,6 +43,10 @@ def test_latency_stats_of_one_and_of_no_sample() -> None:
 def test_latency_config_defaults_and_errors() -> None:
     assert parse_latency(None) == LatencyConfig(mode="per-query", warmup=5, repeats=1)
     assert parse_latency({"mode": "batch", "warmup": 0}).mode == "batch"
+    # An unquoted YAML `off` arrives as False.
+    assert parse_latency(yaml.safe_load("mode: off")).mode == "off"
+    with pytest.raises(SpecError, match=r"latency\.mode"):
+        parse_latency({"mode": True})
     with pytest.raises(SpecError, match="unknown key 'warm_up'") as exc:
         parse_latency({"warm_up": 3})
     assert exc.value.hint is not None

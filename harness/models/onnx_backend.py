@@ -118,8 +118,12 @@ class OnnxBiEncoder(_OnnxModel):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         prefixed = [prefix + t for t in texts]
         for idx, emb in run_batches(
-            prefixed, self._encode_batch, batch_size=self.options.batch_size,
-            length=self._rough_length, progress=self.options.progress, desc=desc,
+            prefixed,
+            self._encode_batch,
+            batch_size=self.options.batch_size,
+            length=self._rough_length,
+            progress=self.options.progress,
+            desc=desc,
         ):
             out[idx] = emb
         return out
@@ -149,8 +153,12 @@ class OnnxCrossEncoder(_OnnxModel):
         out = np.zeros(len(pairs), dtype=np.float32)
         items = [(q, d) for q, d in pairs]
         for idx, scores in run_batches(
-            items, self._score_batch, batch_size=self.options.batch_size,
-            length=lambda p: len(p[0]) + len(p[1]), progress=self.options.progress, desc="cross-encode",
+            items,
+            self._score_batch,
+            batch_size=self.options.batch_size,
+            length=lambda p: len(p[0]) + len(p[1]),
+            progress=self.options.progress,
+            desc="cross-encode",
         ):
             out[idx] = scores
         return [float(x) for x in out]

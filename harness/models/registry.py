@@ -198,7 +198,8 @@ _memo: dict[tuple[str, int, int], str] = {}
 
 def _model_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and p.name not in _SKIP and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 

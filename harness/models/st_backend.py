@@ -67,8 +67,12 @@ class STBiEncoder:
         prefixed = [prefix + t for t in texts]
         with torch.inference_mode():
             for idx, emb in run_batches(
-                prefixed, self._encode_batch, batch_size=self.options.batch_size,
-                length=len, progress=self.options.progress, desc=desc,
+                prefixed,
+                self._encode_batch,
+                batch_size=self.options.batch_size,
+                length=len,
+                progress=self.options.progress,
+                desc=desc,
             ):
                 out[idx] = emb
         return out
@@ -105,8 +109,12 @@ class STCrossEncoder:
 
         out = np.zeros(len(pairs), dtype=np.float32)
         for idx, s in run_batches(
-            [(q, d) for q, d in pairs], self._score_batch, batch_size=self.options.batch_size,
-            length=lambda p: len(p[0]) + len(p[1]), progress=self.options.progress, desc="cross-encode",
+            [(q, d) for q, d in pairs],
+            self._score_batch,
+            batch_size=self.options.batch_size,
+            length=lambda p: len(p[0]) + len(p[1]),
+            progress=self.options.progress,
+            desc="cross-encode",
         ):
             out[idx] = s
         return [float(x) for x in out]
@@ -144,8 +152,12 @@ class STSparseEncoder:
         order: list[int] = []
         with torch.inference_mode():
             for idx, mat in run_batches(
-                [prefix + t for t in texts], lambda b: self._batch(b, query), batch_size=self.options.batch_size,
-                length=len, progress=self.options.progress, desc=desc,
+                [prefix + t for t in texts],
+                lambda b: self._batch(b, query),
+                batch_size=self.options.batch_size,
+                length=len,
+                progress=self.options.progress,
+                desc=desc,
             ):
                 parts.append(mat)
                 order.extend(idx)

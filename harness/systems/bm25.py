@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -62,6 +63,7 @@ class BM25(Stage):
                 f"dataset '{self.ctx.dataset.name}' has no documents to index",
                 hint="BM25 needs a corpus; give the dataset a corpus file",
             )
+        t0 = time.perf_counter()
         self.doc_ids = [d.doc_id for d in docs]
         self.tokenizer = self._tokenizer()
         tokens = self.tokenizer.tokenize(
@@ -74,6 +76,18 @@ class BM25(Stage):
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
         )
         self.retriever.index((tokens, self.tokenizer.get_vocab_dict()), show_progress=self.ctx.progress)
+        build_s = time.perf_counter() - t0
+        # bm25s keeps the index as a CSC matrix of precomputed scores; its arrays are the index.
+        arrays = getattr(self.retriever, "scores", {}) or {}
+        index_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays.values())
+        self.costs = {
+            "docs": len(docs),
+            "vocabulary": len(self.tokenizer.get_vocab_dict()),
+            "build_s": build_s,
+            "docs_per_s": len(docs) / build_s if build_s > 0 else None,
+            "index_bytes": index_bytes,
+            "cached": False,
+        }
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         k = min(self.params.depth, len(self.doc_ids))

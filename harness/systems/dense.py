@@ -135,8 +135,12 @@ class DenseParams(RetrieverParams):
 
     def encode_options(self, progress: bool) -> EncodeOptions:
         return EncodeOptions(
-            batch_size=self.batch_size, threads=self.threads, max_length=self.max_length, progress=progress,
-            query_prefix=self.query_prefix, doc_prefix=self.doc_prefix,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            max_length=self.max_length,
+            progress=progress,
+            query_prefix=self.query_prefix,
+            doc_prefix=self.doc_prefix,
         )
 
 
@@ -241,7 +245,10 @@ class Dense(Stage):
             emb = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
             seconds = time.perf_counter() - t0
             return array_to_bytes(np.ascontiguousarray(emb, dtype=np.float32)), {
-                "seconds": seconds, "docs": len(docs), "dim": int(emb.shape[1]), "model": resolved.describe(),
+                "seconds": seconds,
+                "docs": len(docs),
+                "dim": int(emb.shape[1]),
+                "model": resolved.describe(),
                 "dataset": self.ctx.dataset.name,
             }
 

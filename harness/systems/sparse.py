@@ -93,7 +93,10 @@ class Splade(Stage):
             mat = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
             seconds = time.perf_counter() - t0
             return sparse_to_bytes(mat), {
-                "seconds": seconds, "docs": len(docs), "nnz": int(mat.nnz), "model": resolved.describe(),
+                "seconds": seconds,
+                "docs": len(docs),
+                "nnz": int(mat.nnz),
+                "model": resolved.describe(),
                 "dataset": self.ctx.dataset.name,
             }
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.errors import GateError
 from harness.fsutil import atomic_write_text
@@ -41,8 +41,13 @@ def _percentile_value(block: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-def latency_percentiles(timing: Mapping[str, Any]) -> dict[str, float] | None:
+Clock = Literal["wall", "cpu"]
+
+
+def latency_percentiles(timing: Mapping[str, Any], clock: Clock = "wall") -> dict[str, float] | None:
     """p50 and p95 per-query latency from a cell's `timing`, or None when none was recorded.
+
+    `clock="cpu"` reads the per-query CPU times (`cpu_latency` / `cpu_samples_ms`) instead.
 
     Reads a summary mapping (`timing["latency"]["p50"]`, `..._ms` or `..._s`), or computes
     the percentiles from per-query times (`timing["per_query"]`: a list or {qid: seconds}),
@@ -77,21 +82,26 @@ def latency_percentiles(timing: Mapping[str, Any]) -> dict[str, float] | None:
 
     if not isinstance(timing, Mapping):
         return None
+    if clock == "cpu":
+        block = {"latency": timing.get("cpu_latency") or {}, "samples_ms": timing.get("cpu_samples_ms")}
+        return summary(block, 1) or samples(block, 0)
     return summary(timing, 2) or samples(timing, 2)
 
 
-def latency_ratios(results: ResultSet, dataset: str, reference: str) -> dict[str, dict[str, float]]:
+def latency_ratios(
+    results: ResultSet, dataset: str, reference: str, clock: Clock = "wall"
+) -> dict[str, dict[str, float]]:
     """{system: {"p50": s, "p95": s, "p50_ratio": r, "p95_ratio": r}} for every system of `dataset`
     with latency, when the reference system has latency too; else {}."""
     ref_cell = results.cell(dataset, reference)
-    ref = latency_percentiles(ref_cell.timing) if ref_cell is not None else None
+    ref = latency_percentiles(ref_cell.timing, clock) if ref_cell is not None else None
     if ref is None:
         return {}
     out: dict[str, dict[str, float]] = {}
     for c in results.cells:
         if c.dataset != dataset:
             continue
-        lat = latency_percentiles(c.timing)
+        lat = latency_percentiles(c.timing, clock)
         if lat is None:
             continue
         out[c.system] = {**lat, **{f"{p}_ratio": lat[p] / ref[p] for p in PERCENTILES}}
@@ -114,7 +124,9 @@ def default_reference(results: ResultSet) -> str | None:
     return next(iter(results.systems), None)
 
 
-def _cell_entry(cell: Cell, measures: list[str], latency: Mapping[str, float] | None) -> dict[str, Any]:
+def _cell_entry(
+    cell: Cell, measures: list[str], latency: Mapping[str, float] | None, cpu: Mapping[str, float] | None
+) -> dict[str, Any]:
     return {
         "run_file": cell.run_file,
         "run_sha256": cell.run_sha256,
@@ -125,6 +137,7 @@ def _cell_entry(cell: Cell, measures: list[str], latency: Mapping[str, float] | 
             if m in cell.aggregate and m in cell.per_query
         },
         "latency": dict(latency) if latency is not None else None,
+        "cpu_latency": dict(cpu) if cpu is not None else None,
     }
 
 
@@ -145,8 +158,9 @@ def build_baseline(results: ResultSet, reference: str | None = None) -> dict[str
             "subset": summary.get("subset"),
         }
         ratios = latency_ratios(results, name, ref) if ref is not None else {}
+        cpu = latency_ratios(results, name, ref, "cpu") if ref is not None else {}
         systems[name] = {
-            c.system: _cell_entry(c, list(results.measures), ratios.get(c.system))
+            c.system: _cell_entry(c, list(results.measures), ratios.get(c.system), cpu.get(c.system))
             for c in results.cells
             if c.dataset == name
         }

@@ -11,7 +11,7 @@ from the command line (which wins). All keys are optional:
       alpha: 0.05                  # for the non-inferiority tests
       correction: holm             # across every non-inferiority test of the gate
       exact: [bm25]                # deterministic systems: run hash or per-query values must match
-      latency: {reference: bm25, max_growth: 0.25, percentiles: [p50, p95]}
+      latency: {reference: bm25, max_growth: 0.25, percentiles: [p50, p95], clock: wall}
 
 Checks, each with a verdict PASS / FAIL / SKIP (SKIP never fails the gate):
 - dataset: present in the results, same content fingerprint;
@@ -21,7 +21,9 @@ Checks, each with a verdict PASS / FAIL / SKIP (SKIP never fails the gate):
   H0 "new <= baseline - margin" rejected at alpha after correction; a measure in the baseline
   but not in the results fails;
 - latency: p50/p95 as a ratio to the reference system of the same run, growth <= max_growth;
-  latency in the baseline but not in the results fails; none in either is a SKIP.
+  latency in the baseline but not in the results fails; none in either is a SKIP. `clock: cpu`
+  compares per-query CPU time instead of wall time: on shared CI machines the wall-time ratio
+  of two cells follows whatever else ran during each cell, the CPU-time ratio does not.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class LatencyRule(BaseModel):
     reference: str | None = None
     max_growth: float = Field(default=0.25, ge=0.0)
     percentiles: list[Literal["p50", "p95"]] = Field(default_factory=lambda: list(_PERCENTILES))
+    clock: Literal["wall", "cpu"] = "wall"
 
 
 class GateRules(BaseModel):
@@ -361,17 +364,31 @@ def _latency_checks(
     results: ResultSet, baseline: Baseline, rules: GateRules, ds: str, system: str, entry: Mapping[str, Any]
 ) -> list[Check]:
     ref = baseline.reference
-    old = entry.get("latency")
+    clock = rules.latency.clock
+    old = entry.get("cpu_latency" if clock == "cpu" else "latency")
     if ref is None or system == ref:
         return []
     cell = results.cell(ds, system)
     ref_cell = results.cell(ds, ref)
-    new = latency_percentiles(cell.timing) if cell is not None else None
-    new_ref = latency_percentiles(ref_cell.timing) if ref_cell is not None else None
+    new = latency_percentiles(cell.timing, clock) if cell is not None else None
+    new_ref = latency_percentiles(ref_cell.timing, clock) if ref_cell is not None else None
+    what = "CPU time" if clock == "cpu" else "latency"
     if not isinstance(old, Mapping):
+        if clock == "cpu" and isinstance(entry.get("latency"), Mapping):
+            return [
+                Check(
+                    "latency",
+                    ds,
+                    system,
+                    "",
+                    "FAIL",
+                    "gate.latency.clock is cpu but the baseline holds wall-clock ratios only: re-save it "
+                    "with `harness baseline save` from a run of this version",
+                )
+            ]
         if new is None:
-            return [Check("latency", ds, system, "", "SKIP", "no latency recorded (neither in the baseline nor now)")]
-        return [Check("latency", ds, system, "", "SKIP", "no latency in the baseline: not gated")]
+            return [Check("latency", ds, system, "", "SKIP", f"no {what} recorded (neither in the baseline nor now)")]
+        return [Check("latency", ds, system, "", "SKIP", f"no {what} in the baseline: not gated")]
     if new is None or new_ref is None:
         who = f"system '{system}'" if new is None else f"reference system '{ref}'"
         return [
@@ -381,14 +398,15 @@ def _latency_checks(
                 system,
                 "",
                 "FAIL",
-                f"no latency recorded for {who} on '{ds}', but the baseline has latency for '{system}'",
+                f"no {what} recorded for {who} on '{ds}', but the baseline has {what} for '{system}'",
             )
         ]
     out: list[Check] = []
     for p in rules.latency.percentiles:
+        label = f"cpu {p}" if clock == "cpu" else p
         old_ratio = old.get(f"{p}_ratio")
         if not isinstance(old_ratio, (int, float)) or old_ratio <= 0:
-            out.append(Check("latency", ds, system, p, "FAIL", f"baseline has no {p} ratio to '{ref}'"))
+            out.append(Check("latency", ds, system, label, "FAIL", f"baseline has no {label} ratio to '{ref}'"))
             continue
         ratio = new[p] / new_ref[p]
         growth = ratio / float(old_ratio) - 1.0
@@ -398,9 +416,9 @@ def _latency_checks(
                 "latency",
                 ds,
                 system,
-                p,
+                label,
                 "PASS" if ok else "FAIL",
-                f"{p} ratio to '{ref}' {'grew' if growth >= 0 else 'fell'} {abs(growth):.1%} "
+                f"{label} ratio to '{ref}' {'grew' if growth >= 0 else 'fell'} {abs(growth):.1%} "
                 f"({'<=' if ok else '>'} allowed {rules.latency.max_growth:.0%})",
                 baseline=float(old_ratio),
                 new=ratio,
@@ -485,7 +503,7 @@ def format_markdown(report: GateReport) -> str:
     out.append("")
     out.append(
         f"Rules: max_drop {r.max_drop}, margin {r.margin}, alpha {r.alpha:g} ({r.correction}), "
-        f"exact {r.exact or 'none'}, latency growth <= {r.latency.max_growth:.0%}"
+        f"exact {r.exact or 'none'}, latency ({r.latency.clock} clock) growth <= {r.latency.max_growth:.0%}"
     )
     return "\n".join(out) + "\n"
 

@@ -429,6 +429,44 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
     assert all(c.verdict == "SKIP" and "no latency recorded" in c.message for c in skips)
 
 
+def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tmp_path: Path) -> None:
+    results = ResultSet.load(ci_run)
+    cell = results.cell("dl19", "bm25-k1.2")
+    ref = results.cell("dl19", "bm25")
+    assert cell is not None
+    assert ref is not None
+    cpu, ref_cpu = latency_percentiles(cell.timing, "cpu"), latency_percentiles(ref.timing, "cpu")
+    assert cpu is not None
+    assert ref_cpu is not None
+    assert len(cell.timing["cpu_samples_ms"]) == len(cell.timing["samples_ms"]) == 5 * 43  # repeats x queries
+    doc = build_baseline(results)
+    entry = doc["systems"]["dl19"]["bm25-k1.2"]
+    assert entry["cpu_latency"]["p50_ratio"] == pytest.approx(cpu["p50"] / ref_cpu["p50"])
+    base = tmp_path / "b.json"
+    base.write_text(json.dumps(doc), encoding="utf-8")
+    baseline = load_baseline(base)
+    rules = GateRules(latency={"max_growth": 0.5, "clock": "cpu"}, margin=None)  # type: ignore[arg-type]
+
+    def doctored(block: str, factor: float) -> ResultSet:
+        timing = json.loads(json.dumps(cell.timing))
+        timing[block] = {k: v * factor if k in ("p50", "p95") else v for k, v in timing[block].items()}
+        return _with_cell(results, "dl19", "bm25-k1.2", timing=timing)
+
+    # A co-tenant tripled the wall time of one cell: the CPU clock does not see it.
+    assert run_gate(doctored("latency", 3.0), baseline, rules).passed
+    slow = run_gate(doctored("cpu_latency", 1.6), baseline, rules)
+    assert _failed(slow) == {("latency", "dl19", "bm25-k1.2", "cpu p50"), ("latency", "dl19", "bm25-k1.2", "cpu p95")}
+    assert "cpu p50 ratio to 'bm25' grew 60.0%" in slow.failures[0].message
+    # A baseline saved before CPU times were recorded cannot gate them: a failure that says so.
+    for systems in doc["systems"].values():
+        for e in systems.values():
+            e.pop("cpu_latency")
+    base.write_text(json.dumps(doc), encoding="utf-8")
+    old = run_gate(results, load_baseline(base), rules)
+    assert not old.passed
+    assert "re-save it" in old.failures[0].message
+
+
 # ------------------------------------------------------------------ baseline save and the CI gate
 
 

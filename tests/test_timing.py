@@ -175,6 +175,10 @@ def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tm
     # The stored statistics are those of the stored samples (so they can be recomputed).
     assert latency_stats(t["samples_ms"]) == lat
     assert latency_stats(second["samples_ms"]) == second["latency"]
+    # CPU time per query is stored beside wall time; sleeping costs the process (nearly) none.
+    assert len(t["cpu_samples_ms"]) == N_QUERIES
+    assert latency_stats(t["cpu_samples_ms"]) == t["cpu_latency"]
+    assert t["cpu_latency"]["p50"] < 0.5 * lat["p50"]
     # Batch pass: the sum of the sleeps at least; throughput derived from it.
     batch_floor = (N_QUERIES * FIRST_MS + 18 * SECOND_MS + 2 * SLOW_MS) / 1000
     assert t["batch"]["seconds"] >= batch_floor - 0.001

@@ -87,6 +87,10 @@ def gate_cmd(
         Optional[float],  # noqa: UP045
         typer.Option("--latency-growth", help="allowed growth of p50/p95 ratios to the reference (0.25 = 25%)"),
     ] = None,
+    latency_clock: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--latency-clock", help="wall (default) or cpu: which per-query times the ratios use"),
+    ] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="write a Markdown summary here")] = None,  # noqa: UP045
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write every check as JSON here")] = None,  # noqa: UP045
@@ -125,8 +129,13 @@ def gate_cmd(
         cli["correction"] = correction
     if exact:
         cli["exact"] = list(exact)
+    latency_cli: dict[str, Any] = {}
     if latency_growth is not None:
-        cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), "max_growth": latency_growth}
+        latency_cli["max_growth"] = latency_growth
+    if latency_clock is not None:
+        latency_cli["clock"] = latency_clock
+    if latency_cli:
+        cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **latency_cli}
     rules = merge_rules(stored, spec_rules, cli)
     if baseline is None:
         if not rules.baseline_file:

@@ -367,6 +367,8 @@ def _latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
         "mode": _sub(t, "config").get("mode", "—"),
         "n": stats.get("n", 0),
         "stats": {s: stats.get(s) for s in STATISTICS},
+        # The system's own pipeline: CPU time of fused inputs is not added in.
+        "cpu_p50": _sub(t, "cpu_latency").get("p50"),
         "qps": e2e.qps if e2e is not None else _sub(t, "batch").get("qps"),
         "inputs": e2e.inputs if e2e is not None else [],
         "inputs_complete": e2e.complete if e2e is not None else True,

@@ -170,6 +170,7 @@ def run_pipeline(
 
     query_ids: list[str] = []
     total_ms: list[float] = []
+    cpu_ms: list[float] = []
     if cfg.mode == "per-query" and queries:
         for stage in pipe.stages:
             stage.ctx = dataclasses.replace(stage.ctx, progress=False)
@@ -178,9 +179,13 @@ def run_pipeline(
             for q in timed:
                 per_stage = [0.0] * len(pipe.stages)
                 replayed = [0.0] * len(pipe.stages)
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 pipe.search([q], per_stage, replayed)
                 total = time.perf_counter() - t0 + sum(replayed)
+                # CPU time of the whole process (all its threads): unlike wall time it does not
+                # grow when other jobs share the cores, so a CI gate can compare it across runs.
+                cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
                 for i, r in enumerate(replayed):
                     replayed_ms[i] += r * 1000
                 query_ids.append(q.query_id)
@@ -212,6 +217,8 @@ def run_pipeline(
         "depends_on": list(dict.fromkeys(d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params))),
         "query_ids": query_ids,
         "samples_ms": total_ms,
+        "cpu_latency": latency_stats(cpu_ms),
+        "cpu_samples_ms": cpu_ms,
         "stages": [
             {
                 "type": t.type,

@@ -20,6 +20,24 @@ app = typer.Typer(
     help="Offline IR evaluation: run experiment specs, score runs as trec_eval does, report and gate.",
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from harness import __version__
+
+        typer.echo(f"harness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    pass
+
+
 DataRootOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
     typer.Option("--data-root", help="folder of local datasets (default: $HARNESS_DATA_ROOT or ../shared/data)"),
@@ -78,6 +96,12 @@ def eval_cmd(
 
     measures = parse_measures(measure or ["nDCG@10", "RR@10", "R@100", "AP"])
     ev = evaluate(read_qrels(qrels), read_run(run_file), measures)
+    if ev.judged and not ev.answered:
+        typer.echo(
+            f"warning: {run_file} answers none of the {ev.judged} judged queries of {qrels}: every query "
+            "scores 0 (as trec_eval -c); check that the run and the qrels belong together",
+            err=True,
+        )
     width = max(len(m.name) for m in measures)
     for m in measures:
         values = ev.per_query[m.name]

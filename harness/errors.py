@@ -22,6 +22,12 @@ class HarnessError(Exception):
         self.hint = hint
         super().__init__(self.__str__())
 
+    def locate(self, path: str | Path, line: int | None) -> HarnessError:
+        """Point an error that knows no place at the spec entry that caused it (returns self)."""
+        if self.path is None:
+            self.path, self.line = str(path), line
+        return self
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:

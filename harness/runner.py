@@ -6,10 +6,12 @@ interrupted experiment resumes where it stopped and an unchanged cell is never r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,15 +22,16 @@ from harness.data.dataset import Dataset
 from harness.data.ref import DatasetRef
 from harness.data.resolve import load_dataset
 from harness.data.trec import read_run, write_run
-from harness.errors import SystemConfigError
+from harness.errors import HarnessError
 from harness.evaluation.measures import evaluate, parse_measures
 from harness.fsutil import atomic_write_text, sha256_file
 from harness.manifest import git_commit, machine, package_versions
 from harness.records import Run
-from harness.registry import did_you_mean
 from harness.results import Cell, ResultSet
 from harness.spec import Experiment, SystemVariant
 from harness.systems import STAGES, StageContext
+from harness.systems._order import dependencies as _dependencies
+from harness.systems._order import order_systems
 from harness.systems._pipeline import run_pipeline
 from harness.timing import parse_latency
 
@@ -66,50 +69,14 @@ def output_dir(exp: Experiment, override: Path | None) -> Path:
     return Path("reports") / exp.spec.name
 
 
-def _dependencies(variant: SystemVariant) -> list[str]:
-    return [d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params)]
-
-
-def order_systems(variants: tuple[SystemVariant, ...]) -> list[SystemVariant]:
-    """Spec order, except that a system comes after every system it reads (fusion, `use`)."""
-    by_name = {v.name: v for v in variants}
-    bases: dict[str, list[SystemVariant]] = {}
-    for v in variants:
-        bases.setdefault(v.base, []).append(v)
-
-    def targets(name: str, owner: SystemVariant) -> list[SystemVariant]:
-        if name in by_name:
-            return [by_name[name]]
-        if name in bases:
-            if len(bases[name]) > 1:
-                raise SystemConfigError(
-                    f"system '{owner.base}' reads '{name}', which is a sweep of {len(bases[name])} variants",
-                    hint="name one variant exactly: " + ", ".join(v.name for v in bases[name]),
-                )
-            return bases[name]
-        raise SystemConfigError(
-            f"system '{owner.base}' reads system '{name}', which the spec does not define",
-            hint=f"{did_you_mean(name, sorted(by_name))}systems: {', '.join(sorted(by_name))}",
-        )
-
-    ordered: list[SystemVariant] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(v: SystemVariant) -> None:
-        if state.get(v.name) == 2:
-            return
-        if state.get(v.name) == 1:
-            raise SystemConfigError(f"systems read each other in a cycle through '{v.name}'")
-        state[v.name] = 1
-        for dep in _dependencies(v):
-            for t in targets(dep, v):
-                visit(t)
-        state[v.name] = 2
-        ordered.append(v)
-
-    for v in variants:
-        visit(v)
-    return ordered
+@contextlib.contextmanager
+def _spec_entry(exp: Experiment, entry: str) -> Iterator[None]:
+    """Errors without a place of their own (an unknown model, a dataset id that resolves
+    nowhere, a parameter FAISS rejects) point at the spec entry that caused them."""
+    try:
+        yield
+    except HarnessError as exc:
+        raise exc.locate(exp.path, exp.lines.get(entry)) from None
 
 
 def _run_key(dataset: Dataset, variant: SystemVariant, ctx: StageContext, dep_keys: list[str]) -> str:
@@ -159,8 +126,9 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     total = len(exp.spec.datasets) * len(exp.systems)
     latency = parse_latency(exp.spec.latency).model_dump()
     bar = tqdm(total=total, desc=exp.spec.name, unit="cell", disable=not opts.progress, file=sys.stderr)
-    for ref in exp.spec.datasets:
-        dataset = load_dataset(_absolute(ref, exp.base_dir), opts.data_root)
+    for i, ref in enumerate(exp.spec.datasets):
+        with _spec_entry(exp, f"datasets/{i}"):
+            dataset = load_dataset(_absolute(ref, exp.base_dir), opts.data_root)
         datasets[dataset.name] = dataset.summary()
         order = list(dataset.queries)
         runs: dict[str, Run] = {}
@@ -168,13 +136,15 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
         for variant in ordered:
             bar.set_postfix_str(f"{dataset.name} / {variant.name}")
             ctx = StageContext(exp.base_dir, opts.data_root, dataset, opts.progress, runs=runs)
-            key = _run_key(dataset, variant, ctx, [keys.get(d, d) for d in _dependencies(variant)])
+            with _spec_entry(exp, f"systems/{variant.base}"):
+                key = _run_key(dataset, variant, ctx, [keys.get(d, d) for d in _dependencies(variant)])
             rel_run = Path("runs") / slug(dataset.name) / f"{slug(variant.name)}.trec.gz"
             record_path = out / "cells" / slug(dataset.name) / f"{slug(variant.name)}.json"
             rec = None if opts.force else _cached_cell(record_path, key, out, latency)
             cached = rec is not None
             if rec is None:
-                result = run_pipeline(variant, ctx, exp.spec.latency)
+                with _spec_entry(exp, f"systems/{variant.base}"):
+                    result = run_pipeline(variant, ctx, exp.spec.latency)
                 run: Run = result.run
                 write_run(run, out / rel_run, tag=variant.name, query_order=order)
                 rec = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from harness.systems import StageParams
 from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import parse_measure
+from harness.registry import did_you_mean
 
 PathKey = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -79,13 +81,40 @@ def _interpolate(value: Any, path: PathKey, env: Mapping[str, str], where: Path,
     return value
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists, dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in get_args(annotation) for m in _models_in(a)]
+
+
+def _model_at(model: type[BaseModel] | None, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The model whose keys are checked at `loc` (pydantic's error location), if it can be told."""
+    candidates = [model] if model is not None else []
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        named = [m for m in candidates if m.__name__ == part]  # pydantic names the union branch it tried
+        if named:
+            candidates = named
+            continue
+        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
+        if fields:
+            candidates = [m for f in fields for m in _models_in(f.annotation)]
+        elif not str(part).startswith(("function-", "json-")):
+            return None
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def _format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tuple[str, tuple[str | int, ...]]:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
     field = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        valid = ", ".join(model.model_fields) if model is not None else ""
-        msg = f"unknown key '{loc[-1]}'" + (f"; valid keys: {valid}" if valid else "")
+        owner = _model_at(model, loc[:-1])
+        names = list(owner.model_fields) if owner is not None else []
+        hint = did_you_mean(str(loc[-1]), names).rstrip() + " " if names else ""
+        msg = f"unknown key '{loc[-1]}'" + (f"; {hint}valid keys: {', '.join(names)}" if names else "")
     elif err["type"] == "missing":
         msg = f"missing required key '{field}'"
     else:
@@ -160,6 +189,8 @@ class Experiment:
     systems: tuple[SystemVariant, ...]
     path: Path
     raw: Mapping[str, Any]
+    lines: Mapping[str, int | None] = dataclasses.field(default_factory=dict)
+    """Spec lines of `datasets/<i>` and `systems/<name>`, for errors raised while running."""
 
     @property
     def base_dir(self) -> Path:
@@ -286,11 +317,7 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experim
     try:
         spec = ExperimentSpec.model_validate(data)
     except ValidationError as exc:
-        loc = tuple(exc.errors()[0]["loc"])
-        model: type[BaseModel] | None = ExperimentSpec
-        if loc and loc[0] == "datasets":
-            model = DatasetRef if len(loc) <= 3 else None
-        msg, loc = _format_pydantic(exc, model)
+        msg, loc = _format_pydantic(exc, ExperimentSpec)
         raise SpecError(msg, path=where, line=lines.at(loc)) from None
     for i, m in enumerate(spec.measures):
         try:
@@ -318,4 +345,9 @@ def load_spec(path: str | Path, env: Mapping[str, str] | None = None) -> Experim
                 line=lines.at(("systems", sname)),
             )
         variants.extend(_expand_system(sname, sraw, where, lines))
-    return Experiment(spec=spec, systems=tuple(variants), path=where, raw=data)
+    from harness.systems._order import order_systems
+
+    order_systems(variants, lambda system: (str(where), lines.at(("systems", system))))
+    entry_lines = {f"datasets/{i}": lines.at(("datasets", i)) for i in range(len(spec.datasets))}
+    entry_lines.update({f"systems/{v.base}": lines.at(("systems", v.base)) for v in variants})
+    return Experiment(spec=spec, systems=tuple(variants), path=where, raw=data, lines=entry_lines)

@@ -130,3 +130,59 @@ def test_unknown_measure_on_eval_command(tmp_path: Path) -> None:
     (tmp_path / "qrels").write_text(GOOD_QRELS)
     code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "nDCG@ten")
     _assert_one_clear_line(code, err, "nDCG@ten")
+
+
+def test_trec_eval_measure_name_points_to_the_ir_measures_name(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text(GOOD_RUN)
+    (tmp_path / "qrels").write_text(GOOD_QRELS)
+    code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "ndcg_cut_10")
+    _assert_one_clear_line(code, err, "'ndcg_cut_10' is trec_eval's name", "-m nDCG@10")
+
+
+def test_eval_warns_when_run_and_qrels_share_no_query(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text(GOOD_RUN.replace("q1", "q9"))
+    (tmp_path / "qrels").write_text(GOOD_QRELS)
+    code, out, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "nDCG@10")
+    assert code == 0  # trec_eval -c semantics: the judged query scores 0
+    assert out.split() == ["nDCG@10", "all", "0.0000"]
+    assert "answers none of the 1 judged queries" in err
+
+
+def test_nested_unknown_key_suggests_and_lists_its_own_keys(tmp_path: Path) -> None:
+    spec = _spec(
+        tmp_path, "name: x\ndatasets:\n  - {id: beir/scifact/test, queries: {frist: 20}}\nsystems:\n  b: {type: bm25}\n"
+    )
+    code, _, err = run_cli("run", str(spec))
+    _assert_one_clear_line(
+        code, err, f"{spec}:3:", "unknown key 'frist'", "did you mean 'first'?", "valid keys: first, sample, seed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("systems", "line", "needles"),
+    [
+        (
+            "  b: {type: bm25, k1: [0.9, 1.2]}\n  f: {type: fuse, inputs: [b@k1=0.8, b@k1=1.2]}\n",
+            5,
+            ["reads system 'b@k1=0.8', which the spec does not define", "did you mean 'b@k1=0.9'"],
+        ),
+        (
+            "  b: {type: bm25, k1: [0.9, 1.2]}\n  f: {type: fuse, inputs: [b, b@k1=1.2]}\n",
+            5,
+            ["a sweep of 2 variants", "b@k1=0.9, b@k1=1.2"],
+        ),
+        ("  b: {type: bm25}\n  d: {type: dense, model: all-MiniLM-L6-v3}\n", 5, ["did you mean 'all-MiniLM-L6-v2'"]),
+    ],
+)
+def test_errors_about_a_system_point_at_its_spec_line(
+    tmp_path: Path, systems: str, line: int, needles: list[str]
+) -> None:
+    spec = _spec(tmp_path, "name: x\ndatasets: [{id: beir/scifact/test, queries: {first: 2}}]\nsystems:\n" + systems)
+    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--no-report")
+    _assert_one_clear_line(code, err, f"{spec}:{line}:", *needles)
+
+
+def test_misspelled_local_dataset_suggests_the_local_id(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "name: x\ndatasets:\n  - beir/scifakt/test\nsystems:\n  b: {type: bm25}\n")
+    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
+    _assert_one_clear_line(code, err, f"{spec}:3:", "did you mean 'beir/scifact/test'?")

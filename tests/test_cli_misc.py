@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,24 @@ def test_systems_command_lists_types_and_defaults() -> None:
     line = next(ln for ln in out.splitlines() if ln.startswith("bm25:"))
     assert "k1=0.9" in line
     assert "b=0.4" in line
+
+
+def test_version_option() -> None:
+    from harness import __version__
+
+    code, out, _ = run_cli("--version")
+    assert code == 0
+    assert out.strip() == f"harness {__version__}"
+
+
+def test_written_files_follow_the_umask_like_plain_files(tmp_path: Path) -> None:
+    from harness.fsutil import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.json", "{}")
+        (tmp_path / "plain").write_text("x")
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+        assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    finally:
+        os.umask(old)

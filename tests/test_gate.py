@@ -32,6 +32,7 @@ from harness.evaluation.measures import evaluate
 from harness.gate import GateRules, format_junit, format_markdown, merge_rules, run_gate
 from harness.records import Run
 from harness.results import ResultSet
+from harness.timing import latency_stats
 from tests.conftest import REPO, run_cli
 
 CI_SPEC = REPO / "experiments" / "ci-gate.yaml"
@@ -385,7 +386,8 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
     base = tmp_path / "b.json"
     base.write_text(json.dumps(doc), encoding="utf-8")
     baseline = load_baseline(base)
-    rules = GateRules(latency={"max_growth": 0.5}, margin=None)  # type: ignore[arg-type]
+    wall = {"max_growth": 0.5, "clock": "wall", "percentiles": ["p50", "p95"], "min_delta_ms": 0}
+    rules = GateRules(latency=wall, margin=None)  # type: ignore[arg-type]
 
     def scaled(factor: float) -> ResultSet:
         timing = json.loads(json.dumps(cell.timing))
@@ -445,7 +447,8 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
     base = tmp_path / "b.json"
     base.write_text(json.dumps(doc), encoding="utf-8")
     baseline = load_baseline(base)
-    rules = GateRules(latency={"max_growth": 0.5, "clock": "cpu"}, margin=None)  # type: ignore[arg-type]
+    cpu_rule = {"max_growth": 0.5, "clock": "cpu", "percentiles": ["p50", "p95"], "min_delta_ms": 0}
+    rules = GateRules(latency=cpu_rule, margin=None)  # type: ignore[arg-type]
 
     def doctored(block: str, factor: float) -> ResultSet:
         timing = json.loads(json.dumps(cell.timing))
@@ -465,6 +468,67 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
     old = run_gate(results, load_baseline(base), rules)
     assert not old.passed
     assert "re-save it" in old.failures[0].message
+
+
+def test_default_latency_rule_has_a_noise_floor(ci_run: Path, tmp_path: Path) -> None:
+    results = ResultSet.load(ci_run)
+    cell = results.cell("scifact-50", "bm25-k1.2")
+    assert cell is not None
+    base = tmp_path / "b.json"
+    base.write_text(json.dumps(build_baseline(results)), encoding="utf-8")
+    baseline = load_baseline(base)
+    defaults = GateRules(margin=None)
+    assert (defaults.latency.clock, defaults.latency.percentiles) == ("cpu", ["p50"])
+
+    def cpu_scaled(factor: float, add_ms: float = 0.0) -> ResultSet:
+        timing = json.loads(json.dumps(cell.timing))
+        timing["cpu_latency"] = {
+            k: v * factor + add_ms if k in ("p50", "p95") else v for k, v in timing["cpu_latency"].items()
+        }
+        return _with_cell(results, "scifact-50", "bm25-k1.2", timing=timing)
+
+    # SciFact BM25 queries take about a millisecond of CPU: +60% of that is under the 1 ms floor.
+    p50 = cell.timing["cpu_latency"]["p50"]
+    assert p50 < 1 / 0.6, "this test needs sub-1.7 ms queries"
+    small = run_gate(cpu_scaled(1.6), baseline, defaults)
+    assert small.passed
+    (check,) = [c for c in small.checks if (c.kind, c.dataset, c.system) == ("latency", "scifact-50", "bm25-k1.2")]
+    assert "grew 60.0% (> allowed 50%)" in check.message
+    assert "< noise floor 1 ms" in check.message
+    # The same query plus 5 ms is a regression.
+    big = run_gate(cpu_scaled(1.0, 5.0), baseline, defaults)
+    assert _failed(big) == {("latency", "scifact-50", "bm25-k1.2", "cpu p50")}
+    assert ">= noise floor 1 ms" in big.failures[0].message
+
+
+def test_systems_reading_other_runs_are_timed_end_to_end(ci_run: Path) -> None:
+    """A `use`/fusion cell's own stages cost next to nothing; the gate adds its inputs' times."""
+    import numpy as np
+
+    from harness.baseline import pipeline_percentiles
+
+    results = ResultSet.load(ci_run)
+    ref = results.cell("dl19", "bm25")
+    assert ref is not None
+    n = len(ref.timing["samples_ms"])
+    own = {
+        **ref.timing,
+        "depends_on": ["bm25"],
+        "samples_ms": [0.01] * n,
+        "cpu_samples_ms": [0.01] * n,
+        "latency": latency_stats([0.01] * n),
+        "cpu_latency": latency_stats([0.01] * n),
+    }
+    piped = replace(
+        results,
+        cells=[*results.cells, replace(ref, system="pipe", timing=own)],
+        systems={**results.systems, "pipe": {"base": "pipe"}},
+    )
+    for clock, key in (("wall", "samples_ms"), ("cpu", "cpu_samples_ms")):
+        lat = pipeline_percentiles(piped, "dl19", clock)  # type: ignore[arg-type]
+        expected = np.percentile(np.asarray(ref.timing[key]) + 0.01, 50)
+        assert lat["pipe"]["p50"] == pytest.approx(expected)
+        assert lat["pipe"]["p50"] > lat["bm25"]["p50"]
 
 
 # ------------------------------------------------------------------ baseline save and the CI gate

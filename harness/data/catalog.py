@@ -23,16 +23,23 @@ def _count_lines(path: Path, what: str) -> int:
     return sum(1 for _, line in read_lines(path, what=what) if line.strip())
 
 
+def _beir_folders(root: Path, max_depth: int) -> list[Path]:
+    if not root.is_dir():
+        return []
+    folders: set[Path] = set()
+    for depth in range(1, max_depth + 1):
+        folders.update(p for p in root.glob("/".join(["*"] * depth)) if p.is_dir())
+    return [f for f in sorted(folders) if is_beir_folder(f)]
+
+
+def local_ids(root: Path, max_depth: int = 3) -> list[str]:
+    """Every `<folder>/<split>` id under `root`, without reading the files (for did-you-mean)."""
+    return [f"{f.relative_to(root).as_posix()}/{split}" for f in _beir_folders(root, max_depth) for split in splits(f)]
+
+
 def list_local(root: Path, max_depth: int = 3) -> list[LocalDataset]:
     out: list[LocalDataset] = []
-    if not root.is_dir():
-        return out
-    folders = [p for p in sorted(root.glob("/".join(["*"] * 1))) if p.is_dir()]
-    for depth in range(2, max_depth + 1):
-        folders += [p for p in sorted(root.glob("/".join(["*"] * depth))) if p.is_dir()]
-    for folder in sorted(set(folders)):
-        if not is_beir_folder(folder):
-            continue
+    for folder in _beir_folders(root, max_depth):
         cfile = corpus_file(folder)
         assert cfile is not None  # is_beir_folder checked it
         ndocs = _count_lines(cfile, "corpus")

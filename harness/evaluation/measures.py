@@ -78,6 +78,19 @@ def supported_families() -> list[str]:
     return sorted(_FAMILIES)
 
 
+def _trec_eval_hint(text: str) -> str:
+    """'trec_eval calls it ndcg_cut_10; here it is nDCG@10', or '' for a name trec_eval lacks."""
+    import ir_measures
+
+    try:
+        names = [str(m) for m in ir_measures.parse_trec_measure(text.strip())]
+    except Exception:
+        return ""
+    if not names:
+        return ""
+    return f"'{text}' is trec_eval's name; here measures take ir_measures names: -m {' -m '.join(names)}"
+
+
 def parse_measure(text: str) -> Measure:
     """Parse an ir_measures name into a Measure, or raise EvalError naming the fix."""
     import ir_measures
@@ -87,7 +100,8 @@ def parse_measure(text: str) -> Measure:
     except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
         raise EvalError(
             f"cannot parse measure '{text}' ({exc})",
-            hint=did_you_mean(text.split("@")[0], supported_families())
+            hint=_trec_eval_hint(text)
+            or did_you_mean(text.split("@")[0], supported_families())
             + "use ir_measures names such as nDCG@10, RR@10, R@100, AP, P@10",
         ) from None
     family = str(m.NAME)

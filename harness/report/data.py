@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.endtoend import end_to_end_samples
 from harness.errors import EvalError, SpecError, SystemConfigError
 from harness.pareto import pareto_front
 from harness.registry import did_you_mean
@@ -178,60 +179,31 @@ class EndToEnd:
     complete: bool
 
 
-def _inputs(cell: Cell, by_name: Mapping[str, Cell], bases: Mapping[str, list[str]]) -> list[Cell] | None:
-    """Every cell `cell` reads, transitively (each once), or None if one is not in the results."""
-    out: dict[str, Cell] = {}
-    todo = [str(d) for d in cell.timing.get("depends_on") or []]
-    while todo:
-        name = todo.pop(0)
-        target = by_name.get(name)
-        if target is None and len(bases.get(name, [])) == 1:
-            target = by_name.get(bases[name][0])
-        if target is None:
-            return None
-        if target.system in out or target.system == cell.system:
-            continue
-        out[target.system] = target
-        todo.extend(str(d) for d in target.timing.get("depends_on") or [])
-    return list(out.values())
-
-
 def _end_to_end(results: ResultSet, cells: list[Cell]) -> dict[str, EndToEnd]:
-    by_name = {c.system: c for c in cells}
-    bases: dict[str, list[str]] = {}
-    for c in cells:
-        bases.setdefault(str(results.systems.get(c.system, {}).get("base", c.system)), []).append(c.system)
     out: dict[str, EndToEnd] = {}
+    samples = end_to_end_samples(results, cells)
     for c in cells:
-        own = _sub(c.timing, "latency")
+        e2e = samples[c.system]
         batch = _sub(c.timing, "batch")
-        inputs = _inputs(c, by_name, bases)
-        if inputs is None:
+        if e2e.inputs is None:
             deps = [str(d) for d in c.timing.get("depends_on") or []]
             out[c.system] = EndToEnd(deps, {}, None, False)
             continue
-        if not inputs:
+        if not e2e.inputs:
+            own = _sub(c.timing, "latency")
             stats = {k: float(v) for k, v in own.items() if isinstance(v, (int, float))}
             qps = batch.get("qps")
             out[c.system] = EndToEnd([], stats, float(qps) if isinstance(qps, (int, float)) else None, True)
             continue
-        qids = c.timing.get("query_ids")
-        samples = list(c.timing.get("samples_ms") or [])
+        complete = bool(e2e.samples)
         seconds = batch.get("seconds")
-        complete = bool(samples)
-        for dep in inputs:
-            dep_samples = dep.timing.get("samples_ms") or []
-            if dep.timing.get("query_ids") != qids or len(dep_samples) != len(samples):
-                complete = False
-                break
-            samples = [a + float(b) for a, b in zip(samples, dep_samples, strict=True)]
+        for dep in e2e.inputs:
             dep_s = _sub(dep.timing, "batch").get("seconds")
             seconds = seconds + dep_s if isinstance(seconds, (int, float)) and isinstance(dep_s, (int, float)) else None
         n = batch.get("queries")
         e2e_qps = float(n) / seconds if complete and isinstance(n, int) and isinstance(seconds, (int, float)) else None
-        out[c.system] = EndToEnd(
-            [d.system for d in inputs], latency_stats(samples) if complete else {}, e2e_qps, complete
-        )
+        stats = latency_stats(list(e2e.samples or ())) if complete else {}
+        out[c.system] = EndToEnd([d.system for d in e2e.inputs], stats, e2e_qps, complete)
     return out
 
 

@@ -156,8 +156,15 @@ def run_pipeline(
         )
 
     warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
-    for q in queries[:warmup]:
-        pipe.search([q])
+    if warmup:
+        # One-query searches draw no progress bars (a bar per warm-up query floods the terminal).
+        batch_ctx = [stage.ctx for stage in pipe.stages]
+        for stage in pipe.stages:
+            stage.ctx = dataclasses.replace(stage.ctx, progress=False)
+        for q in queries[:warmup]:
+            pipe.search([q])
+        for stage, ctx in zip(pipe.stages, batch_ctx, strict=True):
+            stage.ctx = ctx
 
     batch_s = [0.0] * len(pipe.stages)
     batch_replayed = [0.0] * len(pipe.stages)

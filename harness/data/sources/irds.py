@@ -17,6 +17,14 @@ def _text(obj: object) -> str:
     return str(getattr(obj, "text", ""))
 
 
+def _local_hint(ref: DatasetRef, data_root: Path) -> str:
+    from harness.data.catalog import local_ids
+    from harness.registry import did_you_mean
+
+    wanted = (ref.id or "") + (f"/{ref.split}" if ref.split else "")
+    return did_you_mean(wanted, local_ids(data_root))
+
+
 class IrDatasets:
     priority = 100
 
@@ -30,7 +38,8 @@ class IrDatasets:
         except ImportError:
             raise DataError(
                 f"dataset '{ref.id}' is not under the data root {data_root} and ir_datasets is not installed",
-                hint="set --data-root / HARNESS_DATA_ROOT to the folder holding it, or pip install 'harness[irds]'",
+                hint=_local_hint(ref, data_root)
+                + "set --data-root / HARNESS_DATA_ROOT to the folder holding it, or pip install 'harness[irds]'",
             ) from None
         irds_id = ref.id + (f"/{ref.split}" if ref.split else "")
         try:
@@ -38,7 +47,7 @@ class IrDatasets:
         except KeyError:
             raise DataError(
                 f"dataset '{irds_id}' is neither under the data root {data_root} nor an ir_datasets id",
-                hint="check the id, or set --data-root / HARNESS_DATA_ROOT",
+                hint=_local_hint(ref, data_root) + "check the id, or set --data-root / HARNESS_DATA_ROOT",
             ) from None
         try:
             docs = {}

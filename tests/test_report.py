@@ -39,6 +39,9 @@ def _timing(samples: list[float], qps: float, build_s: float, cached: bool = Fal
         "latency": latency_stats(samples),
         "query_ids": [f"q{i}" for i in range(len(samples))],
         "samples_ms": samples,
+        # Half of each query's wall time on the CPU (the rest: waiting).
+        "cpu_latency": latency_stats([v / 2 for v in samples]),
+        "cpu_samples_ms": [v / 2 for v in samples],
         "stages": [
             {
                 "type": "bm25",
@@ -442,6 +445,7 @@ def test_systems_reading_other_runs_include_their_latency() -> None:
     row = next(x for x in ds.latency_rows if x["system"] == "rrf")
     assert row["inputs"] == ["bm25@k1=0.9", "dense"]
     assert row["stats"]["p50"] == pytest.approx(0.5 + 2.0 + 20.0)  # its own + both inputs, per query
+    assert row["cpu_p50"] == pytest.approx((0.5 + 2.0 + 20.0) / 2)  # CPU time likewise end to end
     assert row["qps"] == pytest.approx(4 / (4 * 0.0005 + 4 * 0.002 + 4 * 0.020))
     point = next(p for p in ds.points if p.system == "rrf")
     assert point.x == pytest.approx(22.5)

@@ -64,16 +64,13 @@ def end_to_end_samples(
         if inputs is None or own is None:
             out[c.system] = EndToEndSamples(tuple(inputs) if inputs is not None else None, None)
             continue
-        samples: list[float] | None = own
+        total, complete = own, True
         qids = c.timing.get("query_ids")
         for dep in inputs:
             dep_samples = _floats(dep.timing.get(key))
-            if samples is None or dep_samples is None or dep.timing.get("query_ids") != qids:
-                samples = None
+            if dep_samples is None or dep.timing.get("query_ids") != qids or len(dep_samples) != len(total):
+                complete = False
                 break
-            if len(dep_samples) != len(samples):
-                samples = None
-                break
-            samples = [a + b for a, b in zip(samples, dep_samples, strict=True)]
-        out[c.system] = EndToEndSamples(tuple(inputs), tuple(samples) if samples is not None else None)
+            total = [a + b for a, b in zip(total, dep_samples, strict=True)]
+        out[c.system] = EndToEndSamples(tuple(inputs), tuple(total) if complete else None)
     return out

@@ -389,34 +389,23 @@ def _latency_checks(
         return []
     new, new_ref = now.get(system), now.get(ref)
     what = "CPU time" if clock == "cpu" else "latency"
+
+    def whole_cell(verdict: Verdict, message: str) -> list[Check]:
+        return [Check("latency", ds, system, "", verdict, message)]
+
     if not isinstance(old, Mapping):
         if clock == "cpu" and isinstance(entry.get("latency"), Mapping):
-            return [
-                Check(
-                    "latency",
-                    ds,
-                    system,
-                    "",
-                    "FAIL",
-                    "gate.latency.clock is cpu but the baseline holds wall-clock ratios only: re-save it "
-                    "with `harness baseline save` from a run of this version, or set clock: wall",
-                )
-            ]
+            return whole_cell(
+                "FAIL",
+                "gate.latency.clock is cpu but the baseline holds wall-clock ratios only: re-save it "
+                "with `harness baseline save` from a run of this version, or set clock: wall",
+            )
         if new is None:
-            return [Check("latency", ds, system, "", "SKIP", f"no {what} recorded (neither in the baseline nor now)")]
-        return [Check("latency", ds, system, "", "SKIP", f"no {what} in the baseline: not gated")]
+            return whole_cell("SKIP", f"no {what} recorded (neither in the baseline nor now)")
+        return whole_cell("SKIP", f"no {what} in the baseline: not gated")
     if new is None or new_ref is None:
         who = f"system '{system}'" if new is None else f"reference system '{ref}'"
-        return [
-            Check(
-                "latency",
-                ds,
-                system,
-                "",
-                "FAIL",
-                f"no {what} recorded for {who} on '{ds}', but the baseline has {what} for '{system}'",
-            )
-        ]
+        return whole_cell("FAIL", f"no {what} recorded for {who} on '{ds}', but the baseline has {what} for '{system}'")
     out: list[Check] = []
     floor = rules.latency.min_delta_ms
     for p in rules.latency.percentiles:

@@ -196,6 +196,17 @@ _SKIP = {".gitattributes", "README.md"}
 _memo: dict[tuple[str, int, int], str] = {}
 
 
+def _config_int(path: Path, key: str, default: int) -> int | None:
+    """`key` of a JSON config file as an int: None when the file is absent, `default` when it
+    cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8")).get(key, default))
+    except (OSError, json.JSONDecodeError, TypeError, ValueError):
+        return default
+
+
 def _model_files(folder: Path) -> list[Path]:
     return sorted(
         p
@@ -319,19 +330,12 @@ def _infer_spec(ref: str, folder: Path, kind: Kind | None) -> ModelSpec:
             normalize = "Normalize" in modules.read_text(encoding="utf-8")
         except OSError:
             normalize = False
-    max_length = 512
-    st_cfg = folder / "sentence_bert_config.json"
-    if st_cfg.is_file():
-        try:
-            max_length = int(json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length", 512))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError):
-            max_length = 512
-    vcfg = folder / "vectrix_config.json"
-    if vcfg.is_file():
-        try:
-            max_length = int(json.loads(vcfg.read_text(encoding="utf-8")).get("max_length", 512))
-        except (OSError, json.JSONDecodeError, TypeError, ValueError):
-            max_length = 512
+    # vectrix's own config, when present, wins over the sentence-transformers one.
+    found = (
+        _config_int(folder / "vectrix_config.json", "max_length", 512),
+        _config_int(folder / "sentence_bert_config.json", "max_seq_length", 512),
+    )
+    max_length = next((n for n in found if n is not None), 512)
     if kind is None:
         kind = "bi-encoder"
         try:

@@ -21,9 +21,10 @@ The result's `timing` is plain JSON (see `PipelineOutput.timing`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from harness.errors import SystemConfigError
 from harness.records import Query, Run
 from harness.spec import SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from harness.systems._order import dependencies
 from harness.timing import (
     LatencyConfig,
     current_rss_bytes,
@@ -128,6 +130,20 @@ def _json_costs(costs: Any) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _quiet(stages: Sequence[Stage]) -> Iterator[None]:
+    """Stages searching one query at a time draw no progress bars (a bar per query floods the
+    terminal); the batch pass keeps them."""
+    saved = [stage.ctx for stage in stages]
+    for stage in stages:
+        stage.ctx = dataclasses.replace(stage.ctx, progress=False)
+    try:
+        yield
+    finally:
+        for stage, ctx in zip(stages, saved, strict=True):
+            stage.ctx = ctx
+
+
 def run_pipeline(
     variant: SystemVariant,
     ctx: StageContext,
@@ -156,15 +172,9 @@ def run_pipeline(
         )
 
     warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
-    if warmup:
-        # One-query searches draw no progress bars (a bar per warm-up query floods the terminal).
-        batch_ctx = [stage.ctx for stage in pipe.stages]
-        for stage in pipe.stages:
-            stage.ctx = dataclasses.replace(stage.ctx, progress=False)
+    with _quiet(pipe.stages):
         for q in queries[:warmup]:
             pipe.search([q])
-        for stage, ctx in zip(pipe.stages, batch_ctx, strict=True):
-            stage.ctx = ctx
 
     batch_s = [0.0] * len(pipe.stages)
     batch_replayed = [0.0] * len(pipe.stages)
@@ -179,26 +189,25 @@ def run_pipeline(
     total_ms: list[float] = []
     cpu_ms: list[float] = []
     if cfg.mode == "per-query" and queries:
-        for stage in pipe.stages:
-            stage.ctx = dataclasses.replace(stage.ctx, progress=False)
-        timed = queries[: cfg.max_queries] if cfg.max_queries else queries
-        for _ in range(cfg.repeats):
-            for q in timed:
-                per_stage = [0.0] * len(pipe.stages)
-                replayed = [0.0] * len(pipe.stages)
-                c0 = time.process_time()
-                t0 = time.perf_counter()
-                pipe.search([q], per_stage, replayed)
-                total = time.perf_counter() - t0 + sum(replayed)
-                # CPU time of the whole process (all its threads): unlike wall time it does not
-                # grow when other jobs share the cores, so a CI gate can compare it across runs.
-                cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
-                for i, r in enumerate(replayed):
-                    replayed_ms[i] += r * 1000
-                query_ids.append(q.query_id)
-                total_ms.append(_r(total * 1000))
-                for t, s in zip(timings, per_stage, strict=True):
-                    t.samples_ms.append(_r(s * 1000))
+        with _quiet(pipe.stages):  # single queries draw no progress bars
+            timed = queries[: cfg.max_queries] if cfg.max_queries else queries
+            for _ in range(cfg.repeats):
+                for q in timed:
+                    per_stage = [0.0] * len(pipe.stages)
+                    replayed = [0.0] * len(pipe.stages)
+                    c0 = time.process_time()
+                    t0 = time.perf_counter()
+                    pipe.search([q], per_stage, replayed)
+                    total = time.perf_counter() - t0 + sum(replayed)
+                    # CPU time of the whole process (all its threads): unlike wall time it does not
+                    # grow when other jobs share the cores, so a CI gate can compare it across runs.
+                    cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
+                    for i, r in enumerate(replayed):
+                        replayed_ms[i] += r * 1000
+                    query_ids.append(q.query_id)
+                    total_ms.append(_r(total * 1000))
+                    for t, s in zip(timings, per_stage, strict=True):
+                        t.samples_ms.append(_r(s * 1000))
 
     for t, stage in zip(timings, pipe.stages, strict=True):  # after search, which may add to them
         t.costs = _json_costs(getattr(stage, "costs", {}))
@@ -221,7 +230,7 @@ def run_pipeline(
             "replayed_s": _r(sum(batch_replayed), 6),
         },
         "latency": latency_stats(total_ms),
-        "depends_on": list(dict.fromkeys(d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params))),
+        "depends_on": list(dict.fromkeys(dependencies(variant))),
         "query_ids": query_ids,
         "samples_ms": total_ms,
         "cpu_latency": latency_stats(cpu_ms),

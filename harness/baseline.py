@@ -9,137 +9,19 @@ latency, each system's p50/p95 as a ratio to a reference system measured in the 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from harness.endtoend import SAMPLE_KEYS, end_to_end_samples
 from harness.errors import GateError
 from harness.fsutil import atomic_write_text
+from harness.latency import default_reference, latency_ratios
 from harness.results import Cell, ResultSet
 
 BASELINE_FORMAT = "harness-baseline"
 BASELINE_VERSION = 1
-PERCENTILES = ("p50", "p95")
-_LATENCY_KEYS = ("latency", "query_latency", "per_query_latency", "summary")
-_PER_QUERY_KEYS = ("per_query", "per_query_s", "per_query_ms", "samples_ms", "samples", "query_times")
-
-
-def _percentile_value(block: Mapping[str, Any], name: str) -> float | None:
-    """`p50`, `p50_s`, `p50_ms`, `p50_seconds`… : the first finite positive number found."""
-    for key, value in block.items():
-        if (
-            (key == name or key.startswith(name + "_"))
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-        ):
-            v = float(value)
-            if math.isfinite(v) and v > 0:
-                return v
-    return None
-
-
-Clock = Literal["wall", "cpu"]
-
-
-def latency_percentiles(timing: Mapping[str, Any], clock: Clock = "wall") -> dict[str, float] | None:
-    """p50 and p95 per-query latency from a cell's `timing`, or None when none was recorded.
-
-    `clock="cpu"` reads the per-query CPU times (`cpu_latency` / `cpu_samples_ms`) instead.
-
-    Reads a summary mapping (`timing["latency"]["p50"]`, `..._ms` or `..._s`), or computes
-    the percentiles from per-query times (`timing["per_query"]`: a list or {qid: seconds}),
-    looking one level down too. Units do not matter: the gate only compares ratios.
-    """
-    import numpy as np
-
-    def summary(block: Mapping[str, Any], depth: int) -> dict[str, float] | None:
-        found = {p: _percentile_value(block, p) for p in PERCENTILES}
-        if all(v is not None for v in found.values()):
-            return {p: float(v) for p, v in found.items() if v is not None}
-        for key in _LATENCY_KEYS if depth > 0 else ():
-            sub = block.get(key)
-            got = summary(sub, depth - 1) if isinstance(sub, Mapping) else None
-            if got is not None:
-                return got
-        return None
-
-    def samples(block: Mapping[str, Any], depth: int) -> dict[str, float] | None:
-        for key in _PER_QUERY_KEYS:
-            times = block.get(key)
-            values = list(times.values()) if isinstance(times, Mapping) else times
-            if isinstance(values, list) and values and all(isinstance(v, (int, float)) for v in values):
-                arr = np.asarray(values, dtype=float)
-                return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95))}
-        for key in _LATENCY_KEYS if depth > 0 else ():
-            sub = block.get(key)
-            got = samples(sub, depth - 1) if isinstance(sub, Mapping) else None
-            if got is not None:
-                return got
-        return None
-
-    if not isinstance(timing, Mapping):
-        return None
-    if clock == "cpu":
-        block = {"latency": timing.get("cpu_latency") or {}, "samples_ms": timing.get("cpu_samples_ms")}
-        return summary(block, 1) or samples(block, 0)
-    return summary(timing, 2) or samples(timing, 2)
-
-
-def pipeline_percentiles(results: ResultSet, dataset: str, clock: Clock = "wall") -> dict[str, dict[str, float]]:
-    """{system: {"p50": ms, "p95": ms}} for the cells of `dataset` with per-query times.
-
-    A system that reads other systems' runs (fusion, `use`) is timed end to end, its inputs'
-    times added query by query, as the report shows it; its own stages alone would make a
-    fusion look nearly free."""
-    import numpy as np
-
-    cells = [c for c in results.cells if c.dataset == dataset]
-    e2e = end_to_end_samples(results, cells, SAMPLE_KEYS[clock])
-    out: dict[str, dict[str, float]] = {}
-    for c in cells:
-        entry = e2e[c.system]
-        if entry.inputs == ():
-            lat = latency_percentiles(c.timing, clock)
-        elif entry.samples:
-            arr = np.asarray(entry.samples, dtype=float)
-            lat = {p: float(np.percentile(arr, int(p[1:]))) for p in PERCENTILES}
-        else:
-            lat = None
-        if lat is not None and all(v > 0 for v in lat.values()):
-            out[c.system] = lat
-    return out
-
-
-def latency_ratios(
-    results: ResultSet, dataset: str, reference: str, clock: Clock = "wall"
-) -> dict[str, dict[str, float]]:
-    """{system: {"p50": ms, "p95": ms, "p50_ratio": r, "p95_ratio": r}} for every system of
-    `dataset` with latency, when the reference system has latency too; else {}."""
-    lat = pipeline_percentiles(results, dataset, clock)
-    ref = lat.get(reference)
-    if ref is None:
-        return {}
-    return {s: {**v, **{f"{p}_ratio": v[p] / ref[p] for p in PERCENTILES}} for s, v in lat.items()}
-
-
-def default_reference(results: ResultSet) -> str | None:
-    """The latency reference: the spec's gate.latency.reference, else compare.baseline, else the
-    first system."""
-    spec = results.manifest.get("spec") if isinstance(results.manifest, Mapping) else None
-    if isinstance(spec, Mapping):
-        gate = spec.get("gate")
-        if isinstance(gate, Mapping) and isinstance(gate.get("latency"), Mapping):
-            ref = gate["latency"].get("reference")
-            if isinstance(ref, str):
-                return ref
-        comp = spec.get("compare")
-        if isinstance(comp, Mapping) and isinstance(comp.get("baseline"), str):
-            return str(comp["baseline"])
-    return next(iter(results.systems), None)
 
 
 def _cell_entry(

@@ -21,54 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from harness.errors import SpecError
 from harness.results import ResultSet
-
-TestName = Literal["t", "wilcoxon", "randomisation"]
-Correction = Literal["holm", "bonferroni", "bh", "none"]
-_ALL_TESTS: tuple[TestName, ...] = ("t", "wilcoxon", "randomisation")
-
-
-class BootstrapConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    resamples: int = Field(default=2000, ge=100)
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    seed: int = 0
-
-
-class RandomisationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    resamples: int = Field(default=10_000, ge=100)
-    seed: int = 0
-
-
-class CompareConfig(BaseModel):
-    """The spec's `compare:` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    baseline: str | None = None
-    measures: list[str] | None = None
-    tests: list[TestName] = Field(default_factory=lambda: list(_ALL_TESTS), min_length=1)
-    primary: TestName = "t"
-    correction: Correction = "holm"
-    family: Literal["dataset-measure", "all"] = "dataset-measure"
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
-    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
-    randomisation: RandomisationConfig = Field(default_factory=RandomisationConfig)
-    enabled: bool = True
-
-    @model_validator(mode="after")
-    def _primary_is_run(self) -> CompareConfig:
-        if self.primary not in self.tests:
-            raise ValueError(f"primary test '{self.primary}' is not among tests {self.tests}")
-        return self
+from harness.sections import CompareConfig
 
 
 def parse_compare_config(raw: Mapping[str, Any] | None) -> CompareConfig:

@@ -4,7 +4,7 @@ Rules come from the spec's `gate:` section (also read back from results.json's m
 from the command line (which wins). All keys are optional:
 
     gate:
-      baseline_file: experiments/baselines/ci-gate.json
+      snapshot: experiments/baselines/ci-gate.json
       max_drop: 0.01               # largest allowed drop of an aggregate; or per measure:
                                    #   {nDCG@10: 0.005, default: 0.01}; null turns it off
       margin: 0.01                 # non-inferiority margin (same forms as max_drop)
@@ -30,71 +30,22 @@ Checks, each with a verdict PASS / FAIL / SKIP (SKIP never fails the gate):
 
 from __future__ import annotations
 
-import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from harness.baseline import Baseline, pipeline_percentiles
+from harness.baseline import Baseline
 from harness.errors import GateError
+from harness.latency import pipeline_percentiles
 from harness.results import ResultSet
+from harness.sections import GateRules
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
-Threshold = float | dict[str, float | None] | None
 EXACT_TOL = 1e-12
 _PERCENTILES: tuple[Literal["p50", "p95"], ...] = ("p50", "p95")
-
-
-class LatencyRule(BaseModel):
-    """Latency is gated as each system's ratio to a reference system of the same run.
-
-    Defaults suit shared CI machines: CPU time (other jobs do not inflate it, see `clock`), the
-    median only (p95 of a few dozen sub-millisecond queries is one or two samples), and a noise
-    floor: a change smaller than `min_delta_ms` per query, expressed at the reference's current
-    speed, is never a regression however large the ratio (a 0.01 ms stage doubling is noise).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reference: str | None = None
-    max_growth: float = Field(default=0.5, ge=0.0)
-    percentiles: list[Literal["p50", "p95"]] = Field(default_factory=lambda: list(_PERCENTILES[:1]))
-    clock: Literal["wall", "cpu"] = "cpu"
-    min_delta_ms: float = Field(default=1.0, ge=0.0)
-
-
-class GateRules(BaseModel):
-    """The spec's `gate:` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    baseline_file: str | None = None
-    max_drop: Threshold = 0.01
-    margin: Threshold = 0.01
-    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
-    correction: Literal["holm", "bonferroni", "bh", "none"] = "holm"
-    exact: list[str] = Field(default_factory=list)
-    latency: LatencyRule = Field(default_factory=LatencyRule)
-    bootstrap_resamples: int = Field(default=2000, ge=100)
-    seed: int = 0
-
-    @field_validator("max_drop", "margin")
-    @classmethod
-    def _non_negative(cls, v: Threshold) -> Threshold:
-        values = [v] if not isinstance(v, dict) else list(v.values())
-        for x in values:
-            if x is not None and (not math.isfinite(x) or x < 0):
-                raise ValueError(f"thresholds must be non-negative numbers (got {x})")
-        return v
-
-    def threshold(self, which: Literal["max_drop", "margin"], measure: str) -> float | None:
-        v: Threshold = getattr(self, which)
-        if isinstance(v, dict):
-            return v.get(measure, v.get("default"))
-        return v
 
 
 def parse_rules(raw: Mapping[str, Any] | None, *, source: str = "gate") -> GateRules:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from harness.systems import StageParams
 from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import parse_measure
-from harness.registry import did_you_mean
+from harness.plugins import did_you_mean
 
 PathKey = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -15,18 +15,14 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from harness.errors import SpecError
-
-STATISTICS: tuple[str, ...] = ("mean", "p50", "p90", "p95", "p99", "max")
-"""Latency statistics, in the order tables show them."""
-
-_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
+from harness.sections import LatencyConfig
 
 # Instruction-set extensions that change the speed of numeric kernels (BLAS, faiss, onnxruntime).
 _FLAGS = (
@@ -54,28 +50,6 @@ _FLAGS = (
 )
 
 
-class LatencyConfig(BaseModel):
-    """The spec's `latency:` mapping.
-
-    mode: `per-query` times each query alone through the pipeline (as a search service sees
-    it) after `warmup` queries, plus one batch pass for throughput; `batch` times the batch
-    pass only; `off` times the batch pass that produces the run, without warm-up.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    mode: Literal["per-query", "batch", "off"] = "per-query"
-    warmup: int = Field(default=5, ge=0, description="queries run through the pipeline before timing")
-    repeats: int = Field(default=1, ge=1, le=100, description="per-query passes; every sample is kept")
-    max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        # YAML 1.1 reads an unquoted `off` as the boolean false.
-        return "off" if value is False else value
-
-
 def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfig:
     """Validate the spec's `latency:` mapping; errors name the valid keys and values."""
     if isinstance(raw, LatencyConfig):
@@ -93,23 +67,6 @@ def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfi
             msg,
             hint="valid keys: mode (per-query, batch, off), warmup (>= 0), repeats (1-100), max_queries (> 0)",
         ) from None
-
-
-def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
-    """mean, p50, p90, p95, p99 and max of latency samples (ms), plus their count `n`.
-
-    Percentiles use numpy's default linear interpolation. An empty sample gives `{"n": 0}`.
-    """
-    import numpy as np
-
-    if len(samples_ms) == 0:
-        return {"n": 0}
-    a = np.asarray(samples_ms, dtype=np.float64)
-    out = {"n": int(a.size), "mean": round(float(a.mean()), 6)}
-    for name, q in _PERCENTILES.items():
-        out[name] = round(float(np.percentile(a, q)), 6)
-    out["max"] = round(float(a.max()), 6)
-    return out
 
 
 def peak_rss_bytes() -> int | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.fusion import combmnz, combsum, fuse, normalise, rrf, weighted
+from harness.rank_fusion import combmnz, combsum, fuse, normalise, rrf, weighted
 from harness.records import Run, ScoredDoc
 from tests.conftest import run_cli
 

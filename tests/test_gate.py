@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness.baseline import build_baseline, latency_percentiles, load_baseline
+from harness.baseline import build_baseline, load_baseline
 from harness.data.trec import read_qrels, read_run
 from harness.errors import GateError
 from harness.evaluation.measures import evaluate
 from harness.gate import GateRules, format_junit, format_markdown, merge_rules, run_gate
+from harness.latency import latency_percentiles, latency_stats
 from harness.records import Run
 from harness.results import ResultSet
-from harness.timing import latency_stats
 from tests.conftest import REPO, run_cli
 
 CI_SPEC = REPO / "experiments" / "ci-gate.yaml"
@@ -505,7 +505,7 @@ def test_systems_reading_other_runs_are_timed_end_to_end(ci_run: Path) -> None:
     """A `use`/fusion cell's own stages cost next to nothing; the gate adds its inputs' times."""
     import numpy as np
 
-    from harness.baseline import pipeline_percentiles
+    from harness.latency import pipeline_percentiles
 
     results = ResultSet.load(ci_run)
     ref = results.cell("dl19", "bm25")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.data.beir import read_corpus, read_queries
+from harness.data.beir_files import read_corpus, read_queries
 from harness.data.trec import read_qrels, read_run, read_topics
 from harness.errors import HarnessError
 from harness.spec import load_spec

@@ -16,10 +16,10 @@ import pytest
 
 from harness.cli import main
 from harness.errors import EvalError, SpecError, SystemConfigError
+from harness.latency import latency_stats
 from harness.report import ReportOptions, write_report
 from harness.report.data import build, report_options
 from harness.results import Cell, ResultSet
-from harness.timing import latency_stats
 
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"

@@ -13,11 +13,13 @@ import yaml
 
 from harness.data.dataset import Dataset
 from harness.errors import SpecError
+from harness.latency import latency_stats
 from harness.records import Doc, Query, Run, ScoredDoc
+from harness.sections import LatencyConfig
 from harness.spec import StageConfig, SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 from harness.systems._pipeline import run_pipeline
-from harness.timing import LatencyConfig, environment, latency_stats, parse_latency, thread_counts
+from harness.timing import environment, parse_latency, thread_counts
 
 # ------------------------------------------------------------------ statistics
 

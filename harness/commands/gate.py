@@ -65,7 +65,7 @@ def gate_cmd(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
     baseline: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--baseline", "-b", help="baseline file (default: the spec's gate.baseline_file)"),
+        typer.Option("--baseline", "-b", help="baseline file (default: the spec's gate.snapshot)"),
     ] = None,
     spec: Annotated[
         Optional[Path],  # noqa: UP045
@@ -138,12 +138,12 @@ def gate_cmd(
         cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **latency_cli}
     rules = merge_rules(stored, spec_rules, cli)
     if baseline is None:
-        if not rules.baseline_file:
-            raise GateError("no baseline given", hint="pass --baseline FILE or set gate.baseline_file in the spec")
+        if not rules.snapshot:
+            raise GateError("no baseline given", hint="pass --baseline FILE or set gate.snapshot in the spec")
         spec_path = spec or (
             Path(str(results.manifest.get("spec_path"))) if results.manifest.get("spec_path") else None
         )
-        baseline = _resolve_baseline(rules.baseline_file, spec_path.parent if spec_path else None)
+        baseline = _resolve_baseline(rules.snapshot, spec_path.parent if spec_path else None)
     report = run_gate(results, load_baseline(baseline), rules)
     typer.echo(format_table(report))
     if junit is not None:

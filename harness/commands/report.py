@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from harness.timing import STATISTICS
+from harness.sections import STATISTICS
 
 
 def report(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data.beir import corpus_file, is_beir_folder, splits
+from harness.data.beir_files import corpus_file, is_beir_folder, splits
 from harness.data.textio import read_lines
 from harness.data.trec import read_qrels
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import EvalError
+from harness.plugins import did_you_mean
 from harness.records import Qrels, Run
-from harness.registry import did_you_mean
 
 
 @dataclass(frozen=True)

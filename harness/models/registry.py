@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import ModelError
-from harness.registry import did_you_mean
+from harness.plugins import did_you_mean
 
 Kind = Literal["bi-encoder", "cross-encoder", "sparse"]
 Backend = Literal["sentence-transformers", "onnx"]

@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.endtoend import SAMPLE_KEYS, end_to_end_samples
 from harness.errors import EvalError, SpecError, SystemConfigError
+from harness.latency import SAMPLE_KEYS, end_to_end_samples, latency_stats
 from harness.pareto import pareto_front
-from harness.registry import did_you_mean
+from harness.plugins import did_you_mean
 from harness.results import Cell, ResultSet
-from harness.timing import STATISTICS, latency_stats
+from harness.sections import STATISTICS
 
 TIE_EPS = 1e-9
 """Per-query differences at most this large count as ties in win/loss counts."""

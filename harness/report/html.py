@@ -19,7 +19,7 @@ from harness.report.data import (
     fmt_s,
 )
 from harness.report.plots import Plot
-from harness.timing import STATISTICS
+from harness.sections import STATISTICS
 
 
 def _data_uri(plot: Plot) -> str:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.data.dataset import Dataset
 from harness.errors import SystemConfigError
+from harness.plugins import Registry
 from harness.records import Query, Run
-from harness.registry import Registry
 
 
 class StageParams(BaseModel):

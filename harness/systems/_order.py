@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from harness.errors import SystemConfigError
-from harness.registry import did_you_mean
+from harness.plugins import did_you_mean
 from harness.systems import STAGES
 
 if TYPE_CHECKING:

@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import SystemConfigError
+from harness.latency import latency_stats
 from harness.records import Query, Run
+from harness.sections import LatencyConfig
 from harness.spec import SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
 from harness.systems._order import dependencies
 from harness.timing import (
-    LatencyConfig,
     current_rss_bytes,
     environment,
-    latency_stats,
     parse_latency,
     peak_rss_bytes,
     thread_counts,

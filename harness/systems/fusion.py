@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from harness.errors import SystemConfigError
-from harness.fusion import fuse
+from harness.rank_fusion import fuse
 from harness.records import Query, Run
 from harness.systems import STAGES, RetrieverParams, Stage, StageParams
 

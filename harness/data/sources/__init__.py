@@ -8,8 +8,8 @@ from typing import Protocol
 
 from harness.data.ref import DatasetRef
 from harness.errors import DataError
+from harness.plugins import Registry
 from harness.records import Doc, Query
-from harness.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.data.beir import is_beir_folder, load_beir, splits
+from harness.data.beir_files import is_beir_folder, load_beir, splits
 from harness.data.ref import DatasetRef
 from harness.data.sources import SOURCES, Loaded
 

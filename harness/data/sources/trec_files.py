@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.data.beir import read_corpus
+from harness.data.beir_files import read_corpus
 from harness.data.ref import DatasetRef
 from harness.data.sources import SOURCES, Loaded
 from harness.data.trec import read_qrels, read_topics

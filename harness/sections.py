@@ -1,0 +1,153 @@
+"""Typed models of the spec's settings sections: `latency:`, `compare:`, `gate:`, `report:`.
+
+They are parsed once, when the spec loads (harness.plan), with file:line errors for every key
+at every depth; the runner, the comparisons, the gate and the report receive these instances
+and never read the raw mappings again. results.json stores them (`settings`), so `harness
+report` and `harness gate` read back the same typed values.
+
+Pure pydantic records: this module imports nothing from harness but errors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Correction = Literal["holm", "bonferroni", "bh", "none"]
+TestName = Literal["t", "wilcoxon", "randomisation"]
+LatencyStatistic = Literal["mean", "p50", "p90", "p95", "p99", "max"]
+ALL_TESTS: tuple[TestName, ...] = ("t", "wilcoxon", "randomisation")
+STATISTICS: tuple[LatencyStatistic, ...] = ("mean", "p50", "p90", "p95", "p99", "max")
+"""Latency statistics, in the order tables show them."""
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyConfig(Section):
+    """The spec's `latency:` section.
+
+    mode: `per-query` times each query alone through the pipeline (as a search service sees
+    it) after `warmup` queries, plus one batch pass for throughput; `batch` times the batch
+    pass only; `off` times the batch pass that produces the run, without warm-up.
+    """
+
+    mode: Literal["per-query", "batch", "off"] = "per-query"
+    warmup: int = Field(default=5, ge=0, description="queries run through the pipeline before timing")
+    repeats: int = Field(default=1, ge=1, le=100, description="per-query passes; every sample is kept")
+    max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted `off` as the boolean false.
+        return "off" if value is False else value
+
+
+class BootstrapConfig(Section):
+    resamples: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    seed: int = 0
+
+
+class RandomisationConfig(Section):
+    resamples: int = Field(default=10_000, ge=100)
+    seed: int = 0
+
+
+class CompareConfig(Section):
+    """The spec's `compare:` section: every system against a baseline system."""
+
+    baseline: str | None = None
+    measures: list[str] | None = None
+    tests: list[TestName] = Field(default_factory=lambda: list(ALL_TESTS), min_length=1)
+    primary: TestName = "t"
+    correction: Correction = "holm"
+    family: Literal["dataset-measure", "all"] = "dataset-measure"
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    randomisation: RandomisationConfig = Field(default_factory=RandomisationConfig)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _primary_is_run(self) -> CompareConfig:
+        if self.primary not in self.tests:
+            raise ValueError(f"primary test '{self.primary}' is not among tests {self.tests}")
+        return self
+
+
+Threshold = float | dict[str, float | None] | None
+GatedPercentile = Literal["p50", "p95"]
+_GATED: tuple[GatedPercentile, ...] = ("p50", "p95")
+
+
+class LatencyRule(Section):
+    """Latency is gated as each system's ratio to a reference system of the same run.
+
+    Defaults suit shared CI machines: CPU time (other jobs do not inflate it, see `clock`), the
+    median only (p95 of a few dozen sub-millisecond queries is one or two samples), and a noise
+    floor: a change smaller than `min_delta_ms` per query, expressed at the reference's current
+    speed, is never a regression however large the ratio (a 0.01 ms stage doubling is noise).
+    """
+
+    reference: str | None = None
+    max_growth: float = Field(default=0.5, ge=0.0)
+    percentiles: list[GatedPercentile] = Field(default_factory=lambda: list(_GATED[:1]))
+    clock: Literal["wall", "cpu"] = "cpu"
+    min_delta_ms: float = Field(default=1.0, ge=0.0)
+
+
+class GateRules(Section):
+    """The spec's `gate:` section (the command line overrides it key by key)."""
+
+    snapshot: str | None = None
+    """The committed snapshot file the gate compares against (`harness snapshot save`)."""
+    max_drop: Threshold = 0.01
+    margin: Threshold = 0.01
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    correction: Correction = "holm"
+    exact: list[str] = Field(default_factory=list)
+    latency: LatencyRule = Field(default_factory=LatencyRule)
+    bootstrap_resamples: int = Field(default=2000, ge=100)
+    seed: int = 0
+
+    @field_validator("max_drop", "margin")
+    @classmethod
+    def _non_negative(cls, v: Threshold) -> Threshold:
+        values = [v] if not isinstance(v, dict) else list(v.values())
+        for x in values:
+            if x is not None and (not math.isfinite(x) or x < 0):
+                raise ValueError(f"thresholds must be non-negative numbers (got {x})")
+        return v
+
+    def threshold(self, which: Literal["max_drop", "margin"], measure: str) -> float | None:
+        v: Threshold = getattr(self, which)
+        if isinstance(v, dict):
+            return v.get(measure, v.get("default"))
+        return v
+
+
+class ReportConfig(Section):
+    """The spec's `report:` section (the `harness report` options override it)."""
+
+    measure: str | None = None
+    """Measure on the y axis of the trade-off plots and of win/loss (default nDCG@10)."""
+    latency: LatencyStatistic = "p50"
+    """Latency statistic on the x axis."""
+    baseline: str | None = None
+    """System the per-query win/loss and significance markers compare against (default: the
+    compare section's baseline, else the first system)."""
+
+
+class Settings(Section):
+    """Every settings section of a spec, as parsed once at load."""
+
+    latency: LatencyConfig = Field(default_factory=LatencyConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    gate: GateRules = Field(default_factory=GateRules)
+    report: ReportConfig = Field(default_factory=ReportConfig)

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from harness.errors import SpecError
 from harness.results import ResultSet
 from harness.sections import CompareConfig
+from harness.tables import render_table
 
 
 def parse_compare_config(raw: Mapping[str, Any] | None) -> CompareConfig:
@@ -196,6 +197,34 @@ def _whisker(low: float, mean: float, high: float, lo_axis: float, hi_axis: floa
     return "".join(cells)
 
 
+_COMPARISON_HEADER = ("system", "mean [interval]", "interval on the axis", "", "Δ", "Δ interval", "p", "p_adj", "+/-/=")
+
+
+def _comparison_row(
+    iv: Mapping[str, Any], row: Mapping[str, Any] | None, base: str, primary: str, lo_axis: float, hi_axis: float
+) -> list[str]:
+    """One system's cells: mean and interval, the whisker, then (not for the baseline) the test."""
+    cells = [
+        iv["system"],
+        f"{iv['mean']:.4f} [{iv['ci'][0]:.4f}, {iv['ci'][1]:.4f}]",
+        _whisker(iv["ci"][0], iv["mean"], iv["ci"][1], lo_axis, hi_axis),
+    ]
+    if iv["system"] == base:
+        return [*cells, "", "(baseline)", "", "", "", ""]
+    if row is None:
+        return [*cells, "", "", "", "", "", ""]
+    t = row["tests"][primary]
+    return [
+        *cells,
+        _marker(row),
+        f"{row['delta']:+.4f}",
+        f"[{row['delta_ci'][0]:+.4f}, {row['delta_ci'][1]:+.4f}]",
+        f"{t['p']:.2g}",
+        f"{t['p_adjusted']:.2g}",
+        f"+{row['improved']}/-{row['degraded']}/={row['unchanged']}",
+    ]
+
+
 def format_comparisons(comparisons: Mapping[str, Any]) -> str:
     """A plain-text report: per dataset x measure, each system's mean with its bootstrap interval
     drawn as a whisker, and its difference from the baseline with the primary test's corrected p.
@@ -222,21 +251,6 @@ def format_comparisons(comparisons: Mapping[str, Any]) -> str:
         hi_axis = max(iv["ci"][1] for iv in ivs)
         lines.append("")
         lines.append(f"{ds} / {m}  (axis {lo_axis:.3f} .. {hi_axis:.3f})")
-        width = max(len(iv["system"]) for iv in ivs)
-        for iv in ivs:
-            row = by_key.get((ds, m, iv["system"]))
-            text = (
-                f"  {iv['system'].ljust(width)}  {iv['mean']:.4f} [{iv['ci'][0]:.4f}, {iv['ci'][1]:.4f}]  "
-                f"{_whisker(iv['ci'][0], iv['mean'], iv['ci'][1], lo_axis, hi_axis)}"
-            )
-            if iv["system"] == base:
-                text += "  (baseline)"
-            elif row is not None:
-                t = row["tests"][primary]
-                text += (
-                    f"  {_marker(row)} Δ {row['delta']:+.4f} [{row['delta_ci'][0]:+.4f}, {row['delta_ci'][1]:+.4f}]"
-                    f"  p={t['p']:.2g} p_adj={t['p_adjusted']:.2g}"
-                    f"  +{row['improved']}/-{row['degraded']}/={row['unchanged']}"
-                )
-            lines.append(text.rstrip())
+        rows = [_comparison_row(iv, by_key.get((ds, m, iv["system"])), base, primary, lo_axis, hi_axis) for iv in ivs]
+        lines.append(render_table(_COMPARISON_HEADER, rows, align="llllllrrr", indent=2))
     return "\n".join(lines)

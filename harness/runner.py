@@ -204,13 +204,3 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     results = attach_comparisons(results, exp.spec.compare)
     results.save(out)
     return results
-
-
-def format_table(results: ResultSet) -> str:
-    """A plain-text table: one row per dataset x system, one column per measure."""
-    header = ["dataset", "system", *results.measures]
-    rows = [[c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)] for c in results.cells]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

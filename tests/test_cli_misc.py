@@ -1,9 +1,12 @@
-"""CLI odds and ends: internal errors exit 3 with a traceback, output paths stay inside."""
+"""CLI odds and ends: registration, exit codes, cheap import, output paths stay inside."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,18 @@ def test_internal_error_exits_3_with_traceback(monkeypatch: pytest.MonkeyPatch, 
     assert "internal error" in err
 
 
+def test_interrupt_exits_130_and_says_how_to_resume(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import harness.runner
+
+    def stop(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.runner, "run_experiment", stop)
+    code, _, err = run_cli("run", str(REPO / "experiments" / "scifact-bm25.yaml"), "-o", str(tmp_path), "-q")
+    assert code == 130
+    assert "re-run to resume" in err
+
+
 def test_usage_error_exits_2() -> None:
     code, _, _ = run_cli("eval")
     assert code == 2
@@ -42,7 +57,7 @@ def test_slug_never_escapes_the_output_folder(tmp_path: Path, name: str) -> None
 def test_systems_command_lists_types_and_defaults() -> None:
     code, out, _ = run_cli("systems")
     assert code == 0
-    line = next(ln for ln in out.splitlines() if ln.startswith("bm25:"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("bm25 "))
     assert "k1=0.9" in line
     assert "b=0.4" in line
 
@@ -66,3 +81,62 @@ def test_written_files_follow_the_umask_like_plain_files(tmp_path: Path) -> None
         assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
     finally:
         os.umask(old)
+
+
+# Every command and sub-command; a command added to harness/cli/ belongs here and in the README table.
+EXPECTED_COMMANDS = {
+    "run": set(),
+    "report": set(),
+    "compare": set(),
+    "baseline": {"save"},
+    "gate": set(),
+    "eval": set(),
+    "datasets": set(),
+    "systems": set(),
+    "cache": {"list", "clear"},
+}
+
+
+def test_app_has_every_command_without_calling_main() -> None:
+    """Registration happens at import: `harness.cli.app` alone is complete (no main() in this code)."""
+    code = (
+        "import json, typer.main, harness.cli\n"
+        "group = typer.main.get_command(harness.cli.app)\n"
+        "print(json.dumps({n: sorted(getattr(c, 'commands', {})) for n, c in group.commands.items()}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert json.loads(out) == {name: sorted(subs) for name, subs in EXPECTED_COMMANDS.items()}
+
+
+@pytest.mark.parametrize("args", [[name, "--help"] for name in EXPECTED_COMMANDS])
+def test_every_command_answers_help_through_typer_runner(args: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    import harness.cli
+
+    result = CliRunner().invoke(harness.cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_readme_command_table_names_every_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    for name, subs in EXPECTED_COMMANDS.items():
+        for sub in subs or {""}:
+            assert f"`harness {name} {sub}".rstrip() in table, (name, sub)
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    """`harness --help` and `harness --version` stay fast: libraries load inside the commands."""
+    heavy = ["numpy", "scipy", "pydantic", "yaml", "rich", "torch", "harness.tables", "harness.runner"]
+    code = f"import sys, harness.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    assert out.strip() == "[]"
+
+
+def test_report_help_lists_the_latency_statistics_of_the_spec_sections() -> None:
+    from harness.cli.report_cmd import LATENCY_STATISTICS
+    from harness.sections import STATISTICS
+
+    assert LATENCY_STATISTICS == STATISTICS

@@ -46,6 +46,7 @@ def list_cmd(
 ) -> None:
     """Entries and sizes per kind (embeddings, faiss-index, sparse-vectors, ...)."""
     from harness.cache import ArtefactStore
+    from harness.tables import render_table
 
     store = ArtefactStore(cache_dir)
     items = store.entries()
@@ -56,14 +57,13 @@ def list_cmd(
     kinds: dict[str, list[int]] = {}
     for e in items:
         kinds.setdefault(e.kind, []).append(e.size)
-    width = max(len(k) for k in kinds)
-    for kind in sorted(kinds):
-        sizes = kinds[kind]
-        typer.echo(f"{kind.ljust(width)}  {len(sizes):>6} entries  {human(sum(sizes)):>10}")
-        if entries:
-            for e in (x for x in items if x.kind == kind):
-                typer.echo(f"  {e.key[:16]}  {human(e.size):>10}  {_describe(e.meta)}")
-    typer.echo(f"{'total'.ljust(width)}  {len(items):>6} entries  {human(sum(e.size for e in items)):>10}")
+    rows = [(kind, len(kinds[kind]), human(sum(kinds[kind]))) for kind in sorted(kinds)]
+    total = ("total", len(items), human(sum(e.size for e in items)))
+    typer.echo(render_table(("kind", "entries", "size"), rows, align="lrr", footer=[total]))
+    if entries:
+        listed = [(e.kind, e.key[:16], human(e.size), _describe(e.meta)) for e in sorted(items, key=lambda x: x.kind)]
+        typer.echo("")
+        typer.echo(render_table(("kind", "key", "size", "what"), listed, align="llrl"))
 
 
 @cache_app.command("clear")
@@ -89,7 +89,3 @@ def clear_cmd(
             )
     removed = store.clear(kind)
     typer.echo(f"removed {removed} entries from {store.root}" + (f" ({kind})" if kind else ""))
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(cache_app, name="cache")

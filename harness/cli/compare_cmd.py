@@ -1,0 +1,38 @@
+"""`harness compare RESULTS_DIR`: significance tests and intervals of every system against the baseline system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+
+def compare_cmd(
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
+    baseline_system: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--baseline", help="compare against this system (recomputes; default: as stored)"),
+    ] = None,
+    correction: Annotated[Optional[str], typer.Option("--correction", help="holm, bonferroni, bh, none")] = None,  # noqa: UP045
+    measure: Annotated[list[str], typer.Option("-m", "--measure", help="restrict to a measure; repeatable")] = [],  # noqa: B006
+) -> None:
+    """Show significance tests and confidence intervals of every system against the baseline system."""
+    from harness.compare import compare, format_comparisons, parse_compare_config
+    from harness.results import ResultSet
+
+    results = ResultSet.load(results_dir)
+    comparisons = results.comparisons
+    overrides: dict[str, Any] = {}
+    if baseline_system is not None:
+        overrides["baseline"] = baseline_system
+    if correction is not None:
+        overrides["correction"] = correction
+    if measure:
+        overrides["measures"] = list(measure)
+    if overrides or not comparisons:
+        stored = dict(comparisons.get("config", {})) if comparisons else {}
+        if not stored and isinstance(results.manifest.get("spec"), dict):
+            stored = dict(results.manifest["spec"].get("compare", {}) or {})
+        comparisons = compare(results, parse_compare_config({**stored, **overrides}))
+    typer.echo(format_comparisons(comparisons))

@@ -1,0 +1,60 @@
+"""`harness run SPEC`: run every system over every dataset, then print the summary and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from harness.cli.shared_opts import DataRootOpt
+
+if TYPE_CHECKING:
+    from harness.results import ResultSet
+
+
+def run(
+    spec: Annotated[Path, typer.Argument(help="experiment spec (YAML)")],
+    data_root: DataRootOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="output folder (default reports/<name>)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="recompute every cell, ignoring finished ones")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bars")] = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip the HTML/Markdown report")] = False,
+) -> None:
+    """Run every system over every dataset of SPEC; write runs, results.json and the report."""
+    import os
+
+    from harness.data.resolve import data_root as resolve_root
+    from harness.runner import RunOptions, output_dir, run_experiment
+    from harness.spec import load_spec
+
+    root = resolve_root(data_root).resolve()
+    # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
+    exp = load_spec(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)})
+    out = output_dir(exp, output)
+    from harness.timing import parse_latency
+
+    parse_latency(exp.spec.latency)  # a bad latency: mapping fails before any work
+    results = run_experiment(exp, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
+    typer.echo(summary_table(results))
+    typer.echo(f"\nresults: {out / 'results.json'}")
+    if not no_report:
+        from harness.report import missing_dependencies, write_report
+
+        if missing_dependencies():
+            typer.echo("report skipped: pip install 'harness[plots]' (then `harness report DIR`)", err=True)
+        else:
+            from harness.report.data import report_options
+
+            typer.echo(f"report: {write_report(results, out / 'report.html', report_options(results)).html}")
+
+
+def summary_table(results: ResultSet) -> str:
+    """One row per dataset x system, one column per measure."""
+    from harness.tables import render_table
+
+    header = ["dataset", "system", *results.measures]
+    rows = [[c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)] for c in results.cells]
+    return render_table(header, rows, align="ll" + "r" * len(results.measures))

@@ -1,0 +1,13 @@
+"""Options that several commands share, declared once so their help text cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+DataRootOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
+    typer.Option("--data-root", help="folder of local datasets (default: $HARNESS_DATA_ROOT or ../shared/data)"),
+]

@@ -1,1 +1,0 @@
-"""Extra CLI command groups. Each module defines `register(app: typer.Typer) -> None`."""

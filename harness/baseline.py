@@ -44,11 +44,12 @@ def _cell_entry(
 def build_baseline(results: ResultSet, reference: str | None = None) -> dict[str, Any]:
     """The baseline document for `results` (a plain JSON-able dict)."""
     ref = reference or default_reference(results)
-    if ref is not None and ref not in results.systems:
+    if ref is not None and results.variant(ref) is None:
         raise GateError(
             f"latency reference system '{ref}' is not in the results",
             hint="pass --reference with one of: " + ", ".join(results.systems),
         )
+    ref = results.variant(ref) if ref is not None else None
     datasets: dict[str, Any] = {}
     systems: dict[str, dict[str, Any]] = {}
     for name, summary in results.datasets.items():
@@ -64,16 +65,15 @@ def build_baseline(results: ResultSet, reference: str | None = None) -> dict[str
             for c in results.cells
             if c.dataset == name
         }
-    manifest = results.manifest if isinstance(results.manifest, Mapping) else {}
     return {
         "format": BASELINE_FORMAT,
         "version": BASELINE_VERSION,
         "experiment": results.experiment,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": {
-            "git_commit": manifest.get("git_commit"),
-            "spec_hash": manifest.get("spec_hash"),
-            "harness_version": manifest.get("harness_version"),
+            "git_commit": results.manifest.git_commit,
+            "spec_hash": results.manifest.spec_hash,
+            "harness_version": results.manifest.harness_version,
         },
         "measures": list(results.measures),
         "reference_system": ref,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -62,15 +61,9 @@ def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
     """Build the `comparisons` mapping of results.json."""
     from harness.evaluation import stats
 
-    systems = list(results.systems)
-    if not systems:
+    base = results.baseline_system(config.baseline)
+    if base is None:
         return {}
-    base = config.baseline or systems[0]
-    if base not in results.systems:
-        raise SpecError(
-            f"compare.baseline '{base}' is not a system of this experiment",
-            hint="systems: " + ", ".join(systems),
-        )
     measures = config.measures or list(results.measures)
     unknown = [m for m in measures if m not in results.measures]
     if unknown:
@@ -166,12 +159,11 @@ def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
     }
 
 
-def attach_comparisons(results: ResultSet, raw: Mapping[str, Any] | None) -> ResultSet:
-    """The ResultSet with its `comparisons` filled from the spec's `compare:` section."""
-    config = parse_compare_config(raw)
+def attach_comparisons(results: ResultSet, config: CompareConfig) -> ResultSet:
+    """The ResultSet with its `comparisons` filled as the spec's `compare:` section says."""
     if not config.enabled or len(results.systems) < 1:
         return results
-    return replace(results, comparisons=compare(results, config))
+    return results.model_copy(update={"comparisons": compare(results, config)})
 
 
 def _marker(row: Mapping[str, Any]) -> str:

@@ -1,22 +1,34 @@
-"""results.json: the schema-versioned record every report and gate reads, and nothing else."""
+"""results.json: the schema-versioned record every report, comparison and gate reads.
+
+Typed records throughout (pydantic, frozen, unknown keys refused): a results file that was
+edited by hand or truncated is refused on load with the key path that is wrong, instead of
+failing somewhere later. The settings the experiment ran with are stored typed (`settings`),
+so readers never go back to the raw spec; the raw spec stays in `manifest.spec` for provenance.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from harness.errors import DataError
+from pydantic import Field, ValidationError
+
+from harness.errors import DataError, SystemConfigError
 from harness.fsutil import atomic_write_text
+from harness.plugins import did_you_mean
+from harness.sections import Settings
+from harness.timing import Record, Timing
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_FILE = "results.json"
+_HISTORY = {
+    1: "schema 1 (harness 0.x before typed timing: untyped timing blocks, environment per cell)",
+}
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(Record):
     """One dataset x system: its run file, measures (aggregate and per query) and costs."""
 
     dataset: str
@@ -25,23 +37,48 @@ class Cell:
     run_sha256: str
     judged: int
     answered: int
-    aggregate: Mapping[str, float]
-    per_query: Mapping[str, Mapping[str, float]]
-    timing: Mapping[str, Any] = field(default_factory=dict)
-    cached: bool = False
+    aggregate: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+    timing: Timing | None = None
+    resumed: bool = False
+    """True when the cell was not recomputed: a previous run of the same inputs was reused."""
 
 
-@dataclass(frozen=True)
-class ResultSet:
+class SystemInfo(Record):
+    base: str
+    """The spec's system name this variant was expanded from."""
+    config: list[dict[str, Any]]
+    sweep: dict[str, Any] = Field(default_factory=dict)
+
+
+class Manifest(Record):
+    """Provenance: where the experiment came from and what ran it."""
+
+    spec_path: str = ""
+    spec: dict[str, Any] = Field(default_factory=dict)
+    """The spec as loaded (after ${VAR} interpolation): provenance only, never re-parsed."""
+    spec_hash: str = ""
+    harness_version: str = ""
+    packages: dict[str, str] = Field(default_factory=dict)
+    git_commit: str | None = None
+    data_root: str = ""
+    created: str = ""
+
+
+class ResultSet(Record):
+    schema_version: Literal[2] = 2
     experiment: str
-    manifest: Mapping[str, Any]
+    manifest: Manifest = Field(default_factory=Manifest)
+    settings: Settings = Field(default_factory=Settings)
     measures: list[str]
-    datasets: Mapping[str, Mapping[str, Any]]
-    systems: Mapping[str, Mapping[str, Any]]
-    cells: list[Cell]
-    comparisons: Mapping[str, Any] = field(default_factory=dict)
-    """Statistical comparisons against a baseline system (filled by harness.evaluation.stats)."""
-    schema_version: int = SCHEMA_VERSION
+    datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Per dataset: counts, fingerprint and query subset (harness.data.Dataset.summary)."""
+    systems: dict[str, SystemInfo] = Field(default_factory=dict)
+    cells: list[Cell] = Field(default_factory=list)
+    environment: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Machine and software fingerprints by id (harness.environment); cells name theirs."""
+    comparisons: dict[str, Any] = Field(default_factory=dict)
+    """Statistical comparisons against a baseline system (harness.compare)."""
 
     def cell(self, dataset: str, system: str) -> Cell | None:
         for c in self.cells:
@@ -49,19 +86,52 @@ class ResultSet:
                 return c
         return None
 
+    def system_names(self) -> list[str]:
+        """Systems in spec order (the order of `systems`, else of the cells)."""
+        return list(self.systems) or list(dict.fromkeys(c.system for c in self.cells))
+
+    def variant(self, name: str) -> str | None:
+        """The system `name` denotes: a variant name, or a base name with exactly one variant."""
+        names = self.system_names()
+        if name in names:
+            return name
+        variants = [n for n in names if n in self.systems and self.systems[n].base == name]
+        return variants[0] if len(variants) == 1 else None
+
+    def resolve_system(self, name: str, what: str = "system") -> str:
+        """`variant(name)`, or an error naming the systems there are."""
+        found = self.variant(name)
+        if found is not None:
+            return found
+        names = self.system_names()
+        variants = [n for n in names if n in self.systems and self.systems[n].base == name]
+        hint = (
+            "name one variant: " + ", ".join(variants)
+            if variants
+            else f"{did_you_mean(name, names)}systems: {', '.join(names)}"
+        )
+        raise SystemConfigError(f"{what} '{name}' is not a system of these results", hint=hint)
+
+    def baseline_system(self, wanted: str | None = None) -> str | None:
+        """THE baseline system, for comparisons, markers and win/loss alike: `wanted` if given,
+        else the spec's compare.baseline, else the first system."""
+        names = self.system_names()
+        if not names:
+            return None
+        chosen = wanted if wanted is not None else self.settings.compare.baseline
+        return names[0] if chosen is None else self.resolve_system(chosen, "baseline system")
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["cells"] = [asdict(c) for c in self.cells]
-        return {"schema_version": d.pop("schema_version"), **d}
+        return self.model_dump(mode="json")
 
     def save(self, folder: Path) -> Path:
         path = folder / RESULTS_FILE
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
 
     @classmethod
     def load(cls, path: Path) -> ResultSet:
-        """Load a results.json (or the folder holding one)."""
+        """Load a results.json (or the folder holding one); refuse anything malformed."""
         if path.is_dir():
             path = path / RESULTS_FILE
         if not path.is_file():
@@ -70,22 +140,29 @@ class ResultSet:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"results file is not valid JSON ({exc})", path=path) from None
-        if not isinstance(d, dict) or d.get("schema_version") != SCHEMA_VERSION:
+        return cls.from_dict(d, path)
+
+    @classmethod
+    def from_dict(cls, d: Any, path: Path | None = None) -> ResultSet:
+        version = d.get("schema_version") if isinstance(d, Mapping) else None
+        if version != SCHEMA_VERSION:
+            written = _HISTORY.get(version, f"schema {version!r}") if isinstance(version, int) else "no schema"
             raise DataError(
-                f"unsupported results schema {d.get('schema_version') if isinstance(d, dict) else None!r}",
+                f"results file has {written}; this harness reads schema {SCHEMA_VERSION} only",
                 path=path,
-                hint=f"this harness reads schema {SCHEMA_VERSION}; re-run the experiment",
+                hint="re-run the experiment with this harness (`harness run SPEC`; run files are kept) "
+                "or read it with the harness version that wrote it",
             )
         try:
-            cells = [Cell(**c) for c in d["cells"]]
-            return cls(
-                experiment=d["experiment"],
-                manifest=d["manifest"],
-                measures=list(d["measures"]),
-                datasets=d["datasets"],
-                systems=d["systems"],
-                cells=cells,
-                comparisons=d.get("comparisons", {}),
-            )
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"results file lacks or mangles a field ({exc})", path=path) from None
+            return cls.model_validate(d)
+        except ValidationError as exc:
+            raise DataError(f"results file is malformed: {_first_error(exc)}", path=path, hint=_FIX) from None
+
+
+_FIX = "re-run `harness run SPEC` to write it again; do not edit results.json by hand"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"'{where}': {err['msg']}"

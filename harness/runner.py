@@ -17,23 +17,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness import __version__
 from harness.data.dataset import Dataset
 from harness.data.ref import DatasetRef
 from harness.data.resolve import load_dataset
 from harness.data.trec import read_run, write_run
+from harness.environment import git_commit, package_versions
 from harness.errors import HarnessError
 from harness.evaluation.measures import evaluate, parse_measures
 from harness.fsutil import atomic_write_text, sha256_file
-from harness.manifest import git_commit, machine, package_versions
 from harness.records import Run
-from harness.results import Cell, ResultSet
+from harness.results import Cell, Manifest, ResultSet, SystemInfo
+from harness.sections import LatencyConfig, Settings
 from harness.spec import Experiment, SystemVariant
 from harness.systems import STAGES, StageContext
 from harness.systems._order import dependencies as _dependencies
 from harness.systems._order import order_systems
 from harness.systems._pipeline import run_pipeline
-from harness.timing import parse_latency
+from harness.timing import Timing
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
 
@@ -94,7 +97,7 @@ def _run_key(dataset: Dataset, variant: SystemVariant, ctx: StageContext, dep_ke
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _cached_cell(record_path: Path, key: str, out: Path, latency: dict[str, Any]) -> dict[str, Any] | None:
+def _cached_cell(record_path: Path, key: str, out: Path, latency: LatencyConfig) -> dict[str, Any] | None:
     if not record_path.is_file():
         return None
     try:
@@ -105,13 +108,24 @@ def _cached_cell(record_path: Path, key: str, out: Path, latency: dict[str, Any]
         return None
     # The run does not depend on how it was timed, but the stored timings do: a changed
     # latency: section re-times the cell (expensive artefacts still come from the cache).
-    timing = rec.get("timing")
-    if not isinstance(timing, dict) or timing.get("config") != latency:
+    try:
+        timing = Timing.from_dict(rec.get("timing") or {})
+    except ValidationError:  # written by another version, or damaged: recompute
         return None
+    if timing.config != latency or not isinstance(rec.get("environment"), dict):
+        return None
+    rec["timing"] = timing
     run_path = out / str(rec.get("run_file", ""))
     if not run_path.is_file() or sha256_file(run_path) != rec.get("run_sha256"):
         return None
     return rec
+
+
+def _settings(exp: Experiment) -> Settings:
+    # Until the typed plan carries them, the sections are validated here in one place.
+    return Settings.model_validate(
+        {k: getattr(exp.spec, k) for k in ("latency", "compare", "gate", "report") if getattr(exp.spec, k)}
+    )
 
 
 def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
@@ -124,7 +138,9 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     cells: list[Cell] = []
     ordered = order_systems(exp.systems)
     total = len(exp.spec.datasets) * len(exp.systems)
-    latency = parse_latency(exp.spec.latency).model_dump()
+    settings = _settings(exp)
+    latency = settings.latency
+    environments: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=total, desc=exp.spec.name, unit="cell", disable=not opts.progress, file=sys.stderr)
     for i, ref in enumerate(exp.spec.datasets):
         with _spec_entry(exp, f"datasets/{i}"):
@@ -141,21 +157,25 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
             rel_run = Path("runs") / slug(dataset.name) / f"{slug(variant.name)}.trec.gz"
             record_path = out / "cells" / slug(dataset.name) / f"{slug(variant.name)}.json"
             rec = None if opts.force else _cached_cell(record_path, key, out, latency)
-            cached = rec is not None
+            resumed = rec is not None
             if rec is None:
                 with _spec_entry(exp, f"systems/{variant.base}"):
-                    result = run_pipeline(variant, ctx, exp.spec.latency)
+                    result = run_pipeline(variant, ctx, latency)
                 run: Run = result.run
                 write_run(run, out / rel_run, tag=variant.name, query_order=order)
                 rec = {
                     "run_key": key,
                     "run_file": rel_run.as_posix(),
                     "run_sha256": sha256_file(out / rel_run),
-                    "timing": result.timing,
+                    "timing": result.timing.to_dict(),
+                    "environment": result.environment,
                 }
                 atomic_write_text(record_path, json.dumps(rec, indent=1) + "\n")
+                rec["timing"] = result.timing
             else:
                 run = read_run(out / rel_run)
+            env = rec["environment"]
+            environments[str(env["id"])] = env
             runs[variant.name] = run
             keys[variant.name] = key
             if sum(1 for v in exp.systems if v.base == variant.base) == 1:
@@ -172,8 +192,8 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
                     answered=ev.answered,
                     aggregate=ev.aggregate,
                     per_query={m: dict(v) for m, v in ev.per_query.items()},
-                    timing=rec.get("timing", {}),
-                    cached=cached,
+                    timing=rec["timing"],
+                    resumed=resumed,
                 )
             )
             bar.update(1)
@@ -183,24 +203,25 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     cells.sort(key=lambda c: (ds_order[c.dataset], spec_order[c.system]))
     results = ResultSet(
         experiment=exp.spec.name,
-        manifest={
-            "spec_path": str(exp.path),
-            "spec": exp.raw,
-            "spec_hash": exp.spec_hash(),
-            "harness_version": __version__,
-            "packages": package_versions(),
-            "git_commit": git_commit(exp.base_dir),
-            "machine": machine(),
-            "data_root": str(opts.data_root),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
+        manifest=Manifest(
+            spec_path=str(exp.path),
+            spec=dict(exp.raw),
+            spec_hash=exp.spec_hash(),
+            harness_version=__version__,
+            packages=package_versions(),
+            git_commit=git_commit(exp.base_dir),
+            data_root=str(opts.data_root),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        ),
+        settings=settings,
         measures=[m.name for m in measures],
         datasets=datasets,
-        systems={v.name: {"base": v.base, "config": v.config(), "sweep": dict(v.sweep)} for v in exp.systems},
+        systems={v.name: SystemInfo(base=v.base, config=v.config(), sweep=dict(v.sweep)) for v in exp.systems},
         cells=cells,
+        environment=environments,
     )
     from harness.compare import attach_comparisons
 
-    results = attach_comparisons(results, exp.spec.compare)
+    results = attach_comparisons(results, settings.compare)
     results.save(out)
     return results

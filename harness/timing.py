@@ -1,53 +1,147 @@
-"""Latency statistics, memory, thread counts and an environment fingerprint.
+"""Typed records of what a cell cost: per-query latency samples, per-stage times, offline costs.
 
-Per-query latencies are summarised by `latency_stats` (mean and numpy's linear-interpolation
-percentiles); the raw samples are kept in results.json so any statistic can be recomputed.
-How a pipeline is timed is configured by the spec's `latency:` mapping, validated by
-`LatencyConfig`.
+The pipeline builds a `Timing` for every cell; results.json stores it (`Timing.to_dict`) and
+every reader (report, snapshot, gate) gets it back typed (`Timing.from_dict`), so nobody
+guesses at key names. Samples are kept raw so any statistic can be recomputed from them.
+The machine the cell ran on is stored once per result set; a Timing names it by id.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import json
-import os
-import platform
-import sys
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import SpecError
-from harness.sections import LatencyConfig
+from harness.sections import LatencyConfig, LatencyStatistic
 
-# Instruction-set extensions that change the speed of numeric kernels (BLAS, faiss, onnxruntime).
-_FLAGS = (
-    "sse4_1",
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "f16c",
-    "bmi2",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx512_bf16",
-    "avx512_fp16",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-    "asimd",
-    "sve",
-    "sve2",
-    "asimddp",
-    "asimdhp",
-)
+_PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
+
+
+def latency_stats(samples_ms: Sequence[float]) -> dict[str, float]:
+    """mean, p50, p90, p95, p99 and max of latency samples (ms), plus their count `n`.
+
+    Percentiles use numpy's default linear interpolation. An empty sample gives `{"n": 0}`.
+    """
+    import numpy as np
+
+    if len(samples_ms) == 0:
+        return {"n": 0}
+    a = np.asarray(samples_ms, dtype=np.float64)
+    out = {"n": int(a.size), "mean": round(float(a.mean()), 6)}
+    for name, q in _PERCENTILES.items():
+        out[name] = round(float(np.percentile(a, q)), 6)
+    out["max"] = round(float(a.max()), 6)
+    return out
+
+
+class Record(BaseModel):
+    """Base of the stored records: frozen, unknown keys rejected (a tampered file is refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyStats(Record):
+    """Summary of latency samples in ms; every statistic is None when there are no samples."""
+
+    n: int = Field(default=0, ge=0)
+    mean: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> LatencyStats:
+        return cls.model_validate(latency_stats(samples_ms))
+
+    def get(self, stat: LatencyStatistic | str) -> float | None:
+        value = getattr(self, stat, None) if stat in type(self).model_fields and stat != "n" else None
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+class OfflineCost(Record):
+    """What the stages' `prepare` cost, all stages together."""
+
+    prepare_s: float
+    build_s: float
+    """Seconds the artefacts took when they were computed (cached ones: as recorded then)."""
+    cached: bool
+    """True when any artefact came from the artefact cache."""
+
+
+class BatchTiming(Record):
+    """The batch pass that produced the run: all queries at once through each stage."""
+
+    queries: int
+    seconds: float
+    qps: float | None
+    replayed_s: float = 0.0
+    """Seconds of cached online work (recorded when computed) included in `seconds`."""
+
+
+class MemoryUse(Record):
+    peak_rss_bytes: int | None = None
+    rss_start_bytes: int | None = None
+    rss_end_bytes: int | None = None
+
+
+class StageTiming(Record):
+    """One stage of a pipeline."""
+
+    type: str
+    prepare_s: float
+    search_s: float
+    """Seconds of the batch pass."""
+    costs: dict[str, Any] = Field(default_factory=dict)
+    """What the stage recorded about its artefacts (docs, index_bytes, build_s, model, ...)."""
+    cached: bool = False
+    """True when the stage's artefact came from the artefact cache."""
+    rss_delta_bytes: int | None = None
+    replayed_ms: float = 0.0
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+    samples_ms: tuple[float, ...] = ()
+    """Per-query latencies of this stage, aligned with `Timing.query_ids`."""
+
+
+class Timing(Record):
+    """Every cost of one cell (see harness.runner.pipeline for how each is measured)."""
+
+    config: LatencyConfig
+    queries: int
+    offline: OfflineCost
+    batch: BatchTiming
+    latency: LatencyStats
+    """Whole-pipeline per-query wall time (this system's own stages only; see harness.latency
+    for end-to-end times of systems that read other systems' runs)."""
+    depends_on: tuple[str, ...] = ()
+    """Systems whose runs this one reads (fusion inputs, `use`)."""
+    query_ids: tuple[str, ...] = ()
+    samples_ms: tuple[float, ...] = ()
+    cpu_latency: LatencyStats = Field(default_factory=LatencyStats)
+    cpu_samples_ms: tuple[float, ...] = ()
+    """Per-query CPU time of the whole process (all threads), aligned with `query_ids`."""
+    stages: tuple[StageTiming, ...] = ()
+    memory: MemoryUse = Field(default_factory=MemoryUse)
+    threads: dict[str, Any] = Field(default_factory=dict)
+    environment_id: str | None = None
+    """Key of the result set's `environment` entry this cell was measured on."""
+
+    def samples(self, clock: str = "wall") -> tuple[float, ...]:
+        return self.cpu_samples_ms if clock == "cpu" else self.samples_ms
+
+    def stats(self, clock: str = "wall") -> LatencyStats:
+        return self.cpu_latency if clock == "cpu" else self.latency
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timing:
+        """Raises pydantic's ValidationError on a malformed record (the caller names the file)."""
+        return cls.model_validate(data)
 
 
 def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfig:
@@ -67,87 +161,3 @@ def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfi
             msg,
             hint="valid keys: mode (per-query, batch, off), warmup (>= 0), repeats (1-100), max_queries (> 0)",
         ) from None
-
-
-def peak_rss_bytes() -> int | None:
-    """The process's resident-set high-water mark (includes everything it did before)."""
-    try:
-        import resource
-    except ImportError:  # not on POSIX
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
-
-
-def current_rss_bytes() -> int | None:
-    """Resident memory now (Linux /proc), or None where unknown."""
-    try:
-        fields = Path("/proc/self/statm").read_text().split()
-        return int(fields[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _cpuinfo() -> dict[str, str]:
-    info: dict[str, str] = {}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        if not line.strip():
-            break  # the first processor's block is enough
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-    return info
-
-
-def thread_counts() -> dict[str, Any]:
-    """Threads the numeric libraries may use, without importing any of them."""
-    out: dict[str, Any] = {"cpu_count": os.cpu_count()}
-    try:
-        out["affinity"] = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        out["affinity"] = None
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS"):
-        if os.environ.get(var):
-            out[var] = os.environ[var]
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(AttributeError, RuntimeError):
-            out["torch"] = int(torch.get_num_threads())
-    faiss = sys.modules.get("faiss")
-    if faiss is not None:
-        with contextlib.suppress(AttributeError, RuntimeError):
-            out["faiss"] = int(faiss.omp_get_max_threads())
-    return out
-
-
-def environment() -> dict[str, Any]:
-    """A copy of `_environment()`, computed once per process."""
-    return json.loads(json.dumps(_environment()))  # type: ignore[no-any-return]
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> dict[str, Any]:
-    """CPU model, cores, instruction-set flags, OS, Python and library versions.
-
-    `id` is a short hash of everything else: two measurements with the same id ran on the
-    same kind of machine with the same software.
-    """
-    from harness.manifest import package_versions
-
-    cpu = _cpuinfo()
-    flags = set((cpu.get("flags") or cpu.get("Features") or "").split())
-    env: dict[str, Any] = {
-        "cpu": cpu.get("model name") or platform.processor() or platform.machine() or "unknown",
-        "arch": platform.machine(),
-        "cores": os.cpu_count(),
-        "isa": [f for f in _FLAGS if f in flags],
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "packages": package_versions(),
-    }
-    env["id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
-    return env

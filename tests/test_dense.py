@@ -240,7 +240,7 @@ def test_second_run_recomputes_nothing_expensive(tmp_path: Path, tiny_beir: Path
         code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--force")
         assert code == 0, err
         cell = json.loads(next((tmp_path / "out" / "cells").rglob("s.json")).read_text(encoding="utf-8"))
-        costs.append(cell["timing"]["stages"][0]["costs"])
+        costs.append({**cell["timing"]["stages"][0]["costs"], "cached": cell["timing"]["stages"][0]["cached"]})
     assert costs[0]["docs"] == 30
     assert costs[1]["cached"] is True  # embeddings and index both from the artefact store
     assert costs[1]["encode_s"] == costs[0]["encode_s"]

@@ -54,11 +54,15 @@ def test_trec_dl_replay_reproduces_published_ndcg(replay: tuple[Path, str]) -> N
 def test_results_json_carries_manifest_and_per_query(replay: tuple[Path, str]) -> None:
     out, _ = replay
     res = _results(out)
-    assert res["schema_version"] == 1
+    assert res["schema_version"] == 2
     m = res["manifest"]
     assert len(m["spec_hash"]) == 64
     assert m["packages"]["pytrec-eval-terrier"]
-    assert m["machine"]["cores"] >= 1
+    # The machine is stored once per result set; every cell names it.
+    ((env_id, env),) = res["environment"].items()
+    assert env["cores"] >= 1
+    assert env["id"] == env_id
+    assert {c["timing"]["environment_id"] for c in res["cells"]} == {env_id}
     assert res["datasets"]["dl19"]["fingerprint"] == res["datasets"]["dl19"]["fingerprint"].lower()
     cell = res["cells"][0]
     assert len(cell["per_query"]["nDCG@10"]) == 43
@@ -96,8 +100,8 @@ def test_finished_cells_are_reused_and_spec_changes_invalidate_only_changed_cell
     spec.write_text(base % "1.5")
     assert run_cli("run", str(spec), "-o", str(out), "-q")[0] == 0
     cells = {c["system"]: c for c in _results(out)["cells"]}
-    assert cells["a"]["cached"] is True
-    assert cells["b"]["cached"] is False
+    assert cells["a"]["resumed"] is True
+    assert cells["b"]["resumed"] is False
     run_a = sha256_file(out / cells["a"]["run_file"])
 
     # A changed latency: section re-times every cell (its stored timings would be stale) and
@@ -105,8 +109,8 @@ def test_finished_cells_are_reused_and_spec_changes_invalidate_only_changed_cell
     spec.write_text((base % "1.5").replace("systems:", "latency: {mode: off}\nsystems:"))
     assert run_cli("run", str(spec), "-o", str(out), "-q", "--no-report")[0] == 0
     cells = {c["system"]: c for c in _results(out)["cells"]}
-    assert cells["a"]["cached"] is False
-    assert cells["b"]["cached"] is False
+    assert cells["a"]["resumed"] is False
+    assert cells["b"]["resumed"] is False
     assert sha256_file(out / cells["a"]["run_file"]) == run_a
     assert cells["a"]["timing"]["config"]["mode"] == "off"
     assert cells["a"]["timing"]["samples_ms"] == []
@@ -132,3 +136,33 @@ def test_datasets_command_lists_counts(data_root: Path) -> None:
     assert code == 0
     row = next(ln for ln in out.splitlines() if ln.startswith("beir/scifact/test"))
     assert row.split()[1:] == ["5183", "1109", "300", "339"]
+
+
+def test_results_of_an_older_schema_are_refused_with_the_fix(replay: tuple[Path, str], tmp_path: Path) -> None:
+    """A results.json of schema 1 (untyped timing, environment per cell) is not read: report,
+    compare and gate refuse it with one line naming the file, the schema and the fix."""
+    out, _ = replay
+    old = _results(out)
+    old["schema_version"] = 1
+    for cell in old["cells"]:
+        cell["cached"] = cell.pop("resumed")
+    (tmp_path / "results.json").write_text(json.dumps(old), encoding="utf-8")
+    for argv in (["report", str(tmp_path)], ["compare", str(tmp_path)]):
+        code, _, err = run_cli(*argv)
+        assert code == 2, err
+        (line,) = err.strip().splitlines()
+        assert str(tmp_path / "results.json") in line
+        assert "schema 1" in line
+        assert "this harness reads schema 2 only" in line
+        assert "re-run the experiment" in line
+
+
+def test_a_tampered_results_file_is_refused_with_the_key_path(replay: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = replay
+    doc = _results(out)
+    doc["cells"][3]["timing"]["latency"]["p50"] = "fast"
+    (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    code, _, err = run_cli("compare", str(tmp_path))
+    assert code == 2
+    assert "'cells.3.timing.latency.p50'" in err
+    assert "Traceback" not in err

@@ -156,7 +156,7 @@ def test_fuse_and_use_stages_on_dl19(tmp_path: Path) -> None:
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
     assert code == 0, err
     cells = json.loads((tmp_path / "out" / "results.json").read_text())["cells"]
-    assert all(c["cached"] for c in cells)
+    assert all(c["resumed"] for c in cells)
 
 
 def test_fusion_input_that_names_no_system_exits_2(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import json
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ from harness.data.trec import read_qrels, read_run
 from harness.errors import GateError
 from harness.evaluation.measures import evaluate
 from harness.gate import GateRules, format_junit, format_markdown, merge_rules, run_gate
-from harness.latency import latency_percentiles, latency_stats
 from harness.records import Run
-from harness.results import ResultSet
+from harness.results import Cell, ResultSet, SystemInfo
+from harness.timing import Timing, latency_stats
 from tests.conftest import REPO, run_cli
 
 CI_SPEC = REPO / "experiments" / "ci-gate.yaml"
@@ -83,9 +82,34 @@ def _baseline_file(results: ResultSet, folder: Path) -> Path:
     return path
 
 
+def _typed(changes: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(changes.get("timing"), dict):  # a doctored timing record, as stored in results.json
+        changes["timing"] = Timing.from_dict(changes["timing"]) if changes["timing"] else None
+    return changes
+
+
 def _with_cell(results: ResultSet, dataset: str, system: str, **changes: Any) -> ResultSet:
-    cells = [replace(c, **changes) if (c.dataset, c.system) == (dataset, system) else c for c in results.cells]
-    return replace(results, cells=cells)
+    cells = [
+        c.model_copy(update=_typed(changes)) if (c.dataset, c.system) == (dataset, system) else c for c in results.cells
+    ]
+    return results.model_copy(update={"cells": cells})
+
+
+def _each_cell(results: ResultSet, **changes: Any) -> ResultSet:
+    return results.model_copy(update={"cells": [c.model_copy(update=_typed(dict(changes))) for c in results.cells]})
+
+
+def _timing(cell: Cell | None) -> dict[str, Any]:
+    assert cell is not None
+    assert cell.timing is not None
+    return cell.timing.to_dict()
+
+
+def latency_percentiles(timing: Timing | None, clock: str = "wall") -> dict[str, float] | None:
+    stats = timing.stats(clock) if timing is not None else None
+    if stats is None or stats.p50 is None or stats.p95 is None:
+        return None
+    return {"p50": stats.p50, "p95": stats.p95}
 
 
 def _rescored(
@@ -284,7 +308,7 @@ def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl1
     results = ResultSet.load(dl19)
     base = _baseline_file(results, tmp_path)
 
-    no_system = replace(results, cells=[c for c in results.cells if c.system != "tas-b"])
+    no_system = results.model_copy(update={"cells": [c for c in results.cells if c.system != "tas-b"]})
     code, stdout, _, junit = _gate_cli(no_system, base, tmp_path / "a")
     assert code == 1
     assert _junit_failures(junit) == {
@@ -304,16 +328,17 @@ def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl1
         "effectiveness: dl19 / tas-b / AP(rel=2)": "measure 'AP(rel=2)' is in the baseline but not in the results"
     }
 
-    renamed = replace(
-        results,
-        datasets={"dl20": results.datasets["dl19"]},
-        cells=[replace(c, dataset="dl20") for c in results.cells],
+    renamed = results.model_copy(
+        update={
+            "datasets": {"dl20": results.datasets["dl19"]},
+            "cells": [c.model_copy(update={"dataset": "dl20"}) for c in results.cells],
+        }
     )
     code, _, _, junit = _gate_cli(renamed, base, tmp_path / "c")
     assert code == 1
     assert _junit_failures(junit)["dataset: dl19"] == "dataset 'dl19' is in the baseline but not in the results"
 
-    changed = replace(results, datasets={"dl19": {**results.datasets["dl19"], "fingerprint": "f" * 64}})
+    changed = results.model_copy(update={"datasets": {"dl19": {**results.datasets["dl19"], "fingerprint": "f" * 64}}})
     code, _, _, junit = _gate_cli(changed, base, tmp_path / "d")
     assert code == 1
     ((name, message),) = _junit_failures(junit).items()
@@ -390,7 +415,7 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
     rules = GateRules(latency=wall, margin=None)  # type: ignore[arg-type]
 
     def scaled(factor: float) -> ResultSet:
-        timing = json.loads(json.dumps(cell.timing))
+        timing = _timing(cell)
         timing["latency"] = {**timing["latency"], "p50": lat["p50"] * factor, "p95": lat["p95"] * factor}
         return _with_cell(results, "dl19", "bm25-k1.2", timing=timing)
 
@@ -400,19 +425,12 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
     assert _failed(slow) == {("latency", "dl19", "bm25-k1.2", "p50"), ("latency", "dl19", "bm25-k1.2", "p95")}
     assert "grew 60.0% (> allowed 50%)" in slow.failures[0].message
     # the same absolute slow-down on every system (a slower machine) is not a regression
-    everything_slower = replace(
-        results,
-        cells=[
-            replace(
-                c,
-                timing={
-                    **c.timing,
-                    "latency": {k: v * 3 if k in ("p50", "p95") else v for k, v in c.timing["latency"].items()},
-                },
-            )
-            for c in results.cells
-        ],
-    )
+    slower = []
+    for c in results.cells:
+        t = _timing(c)
+        t["latency"] = {k: v * 3 if k in ("p50", "p95") else v for k, v in t["latency"].items()}
+        slower.append(c.model_copy(update={"timing": Timing.from_dict(t)}))
+    everything_slower = results.model_copy(update={"cells": slower})
     assert run_gate(everything_slower, baseline, rules).passed
 
     no_timing = _with_cell(results, "dl19", "bm25-k1.2", timing={})
@@ -421,7 +439,7 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
         "no latency recorded for system 'bm25-k1.2' on 'dl19', but the baseline has latency for 'bm25-k1.2'"
     ]
     # no latency anywhere: reported, not failed
-    bare = replace(results, cells=[replace(c, timing={}) for c in results.cells])
+    bare = _each_cell(results, timing={})
     bare_base = tmp_path / "bare.json"
     bare_base.write_text(json.dumps(build_baseline(bare)), encoding="utf-8")
     report = run_gate(bare, load_baseline(bare_base), rules)
@@ -440,7 +458,8 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
     cpu, ref_cpu = latency_percentiles(cell.timing, "cpu"), latency_percentiles(ref.timing, "cpu")
     assert cpu is not None
     assert ref_cpu is not None
-    assert len(cell.timing["cpu_samples_ms"]) == len(cell.timing["samples_ms"]) == 5 * 43  # repeats x queries
+    assert cell.timing is not None
+    assert len(cell.timing.cpu_samples_ms) == len(cell.timing.samples_ms) == 5 * 43  # repeats x queries
     doc = build_baseline(results)
     entry = doc["systems"]["dl19"]["bm25-k1.2"]
     assert entry["cpu_latency"]["p50_ratio"] == pytest.approx(cpu["p50"] / ref_cpu["p50"])
@@ -451,7 +470,7 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
     rules = GateRules(latency=cpu_rule, margin=None)  # type: ignore[arg-type]
 
     def doctored(block: str, factor: float) -> ResultSet:
-        timing = json.loads(json.dumps(cell.timing))
+        timing = _timing(cell)
         timing[block] = {k: v * factor if k in ("p50", "p95") else v for k, v in timing[block].items()}
         return _with_cell(results, "dl19", "bm25-k1.2", timing=timing)
 
@@ -481,14 +500,14 @@ def test_default_latency_rule_has_a_noise_floor(ci_run: Path, tmp_path: Path) ->
     assert (defaults.latency.clock, defaults.latency.percentiles) == ("cpu", ["p50"])
 
     def cpu_scaled(factor: float, add_ms: float = 0.0) -> ResultSet:
-        timing = json.loads(json.dumps(cell.timing))
+        timing = _timing(cell)
         timing["cpu_latency"] = {
             k: v * factor + add_ms if k in ("p50", "p95") else v for k, v in timing["cpu_latency"].items()
         }
         return _with_cell(results, "scifact-50", "bm25-k1.2", timing=timing)
 
     # SciFact BM25 queries take about a millisecond of CPU: +60% of that is under the 1 ms floor.
-    p50 = cell.timing["cpu_latency"]["p50"]
+    p50 = _timing(cell)["cpu_latency"]["p50"]
     assert p50 < 1 / 0.6, "this test needs sub-1.7 ms queries"
     small = run_gate(cpu_scaled(1.6), baseline, defaults)
     assert small.passed
@@ -510,23 +529,25 @@ def test_systems_reading_other_runs_are_timed_end_to_end(ci_run: Path) -> None:
     results = ResultSet.load(ci_run)
     ref = results.cell("dl19", "bm25")
     assert ref is not None
-    n = len(ref.timing["samples_ms"])
+    n = len(_timing(ref)["samples_ms"])
     own = {
-        **ref.timing,
+        **_timing(ref),
         "depends_on": ["bm25"],
         "samples_ms": [0.01] * n,
         "cpu_samples_ms": [0.01] * n,
         "latency": latency_stats([0.01] * n),
         "cpu_latency": latency_stats([0.01] * n),
     }
-    piped = replace(
-        results,
-        cells=[*results.cells, replace(ref, system="pipe", timing=own)],
-        systems={**results.systems, "pipe": {"base": "pipe"}},
+    pipe = ref.model_copy(update={"system": "pipe", "timing": Timing.from_dict(own)})
+    piped = results.model_copy(
+        update={
+            "cells": [*results.cells, pipe],
+            "systems": {**results.systems, "pipe": SystemInfo(base="pipe", config=[])},
+        }
     )
     for clock, key in (("wall", "samples_ms"), ("cpu", "cpu_samples_ms")):
         lat = pipeline_percentiles(piped, "dl19", clock)  # type: ignore[arg-type]
-        expected = np.percentile(np.asarray(ref.timing[key]) + 0.01, 50)
+        expected = np.percentile(np.asarray(_timing(ref)[key]) + 0.01, 50)
         assert lat["pipe"]["p50"] == pytest.approx(expected)
         assert lat["pipe"]["p50"] > lat["bm25"]["p50"]
 
@@ -600,7 +621,7 @@ def test_a_doctored_results_file_fails_the_ci_gate(ci_run: Path, tmp_path: Path)
 def test_junit_and_markdown_escape_and_parse(dl19: Path, tmp_path: Path) -> None:
     results = ResultSet.load(dl19)
     baseline = load_baseline(_baseline_file(results, tmp_path))
-    odd = replace(results, cells=[c for c in results.cells if c.system != "bm25"])
+    odd = results.model_copy(update={"cells": [c for c in results.cells if c.system != "bm25"]})
     report = run_gate(odd, baseline, GateRules())
     root = ET.fromstring(format_junit(report).split("?>", 1)[1])
     assert root.find("testsuite").get("failures") == "1"  # type: ignore[union-attr]

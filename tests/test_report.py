@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.cli import main
-from harness.errors import EvalError, SpecError, SystemConfigError
-from harness.latency import latency_stats
+from harness.errors import DataError, EvalError, SystemConfigError
 from harness.report import ReportOptions, write_report
 from harness.report.data import build, report_options
-from harness.results import Cell, ResultSet
+from harness.results import Cell, Manifest, ResultSet, SystemInfo
+from harness.sections import CompareConfig, Settings
+from harness.timing import Timing, latency_stats
 
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
@@ -29,9 +28,20 @@ pytest.importorskip("matplotlib", reason="the report needs the plots extra: pip 
 pytest.importorskip("jinja2", reason="the report needs the plots extra: pip install -e '.[plots]'")
 
 
+ENV = {
+    "cpu": "Test CPU",
+    "arch": "x86_64",
+    "cores": 2,
+    "isa": ["avx2"],
+    "os": "Linux",
+    "python": "3.11",
+    "packages": {"numpy": "2"},
+    "id": "abcdef123456",
+}
+
+
 def _timing(samples: list[float], qps: float, build_s: float, cached: bool = False) -> dict[str, Any]:
     return {
-        "schema": 1,
         "config": {"mode": "per-query", "warmup": 5, "repeats": 1, "max_queries": None},
         "queries": len(samples),
         "offline": {"prepare_s": 0.1, "build_s": build_s, "cached": cached},
@@ -47,7 +57,7 @@ def _timing(samples: list[float], qps: float, build_s: float, cached: bool = Fal
                 "type": "bm25",
                 "prepare_s": 0.1,
                 "search_s": 0.01,
-                "costs": {"build_s": build_s, "cached": cached, "docs": 1000, "index_bytes": 4096},
+                "costs": {"build_s": build_s, "docs": 1000, "index_bytes": 4096},
                 "cached": cached,
                 "rss_delta_bytes": 2048,
                 "latency": latency_stats(samples),
@@ -56,16 +66,7 @@ def _timing(samples: list[float], qps: float, build_s: float, cached: bool = Fal
         ],
         "memory": {"peak_rss_bytes": 10 << 20, "rss_start_bytes": 1 << 20, "rss_end_bytes": 2 << 20},
         "threads": {"cpu_count": 2, "affinity": 2},
-        "environment": {
-            "cpu": "Test CPU",
-            "arch": "x86_64",
-            "cores": 2,
-            "isa": ["avx2"],
-            "os": "Linux",
-            "python": "3.11",
-            "packages": {"numpy": "2"},
-            "id": "abcdef123456",
-        },
+        "environment_id": ENV["id"],
     }
 
 
@@ -81,8 +82,13 @@ def _cell(dataset: str, system: str, ndcg: list[float], latency_ms: float, qids:
         answered=len(qids),
         aggregate={"nDCG@10": mean, "RR@10": mean / 2},
         per_query=per_query,
-        timing=_timing([latency_ms] * len(qids), 1000 / latency_ms, 2.0, cached=False),
+        timing=Timing.from_dict(_timing([latency_ms] * len(qids), 1000 / latency_ms, 2.0, cached=False)),
     )
+
+
+def _depends(cell: Cell, *systems: str) -> Cell:
+    assert cell.timing is not None
+    return cell.model_copy(update={"timing": cell.timing.model_copy(update={"depends_on": systems})})
 
 
 def make_results() -> ResultSet:
@@ -108,12 +114,13 @@ def make_results() -> ResultSet:
     }
     return ResultSet(
         experiment="hand-made",
-        manifest={
-            "spec": {"name": "hand-made", "compare": {"baseline": "bm25"}},
-            "harness_version": "0",
-            "created": "2026-01-01T00:00:00+00:00",
-            "machine": {"cpu": "Test CPU"},
-        },
+        manifest=Manifest(
+            spec={"name": "hand-made", "compare": {"baseline": "bm25@k1=0.9"}},
+            harness_version="0",
+            created="2026-01-01T00:00:00+00:00",
+        ),
+        settings=Settings(compare=CompareConfig(baseline="bm25@k1=0.9")),
+        environment={ENV["id"]: ENV},
         measures=["nDCG@10", "RR@10"],
         datasets={"dsA": {"docs": 1000, "queries": 4, "judgments": 4}, XSS_DATASET: {"docs": 1}},
         systems=systems,
@@ -191,20 +198,23 @@ def test_options_are_validated() -> None:
         build(results, ReportOptions(latency_stat="p42"))
     with pytest.raises(SystemConfigError, match="baseline system 'bm26'"):
         build(results, ReportOptions(baseline="bm26"))
-    # A sweep's base name as baseline means its first variant in the results.
-    assert build(results, ReportOptions(baseline="bm25")).datasets[0].baseline == "bm25@k1=0.9"
+    # A sweep's base name is ambiguous as a baseline: the error names its variants.
+    with pytest.raises(SystemConfigError, match=r"name one variant: bm25@k1=0\.9, bm25@k1=1\.2, bm25@k1=0\.5"):
+        build(results, ReportOptions(baseline="bm25"))
     view = build(results, ReportOptions(measure="RR@10", latency_stat="max", baseline="dense"))
     assert (view.measure, view.stat, view.datasets[0].baseline) == ("RR@10", "max", "dense")
     assert report_options(results, measure="RR@10").measure == "RR@10"
-    bad = ResultSet("x", {"spec": {"report": {"colour": "red"}}}, ["nDCG@10"], {}, {}, [])
-    with pytest.raises(SpecError, match="unknown key 'colour'"):
-        report_options(bad)
+    # Stored settings are typed: a results.json with an unknown report key is refused on load.
+    tampered = results.to_dict()
+    tampered["settings"]["report"]["colour"] = "red"
+    with pytest.raises(DataError, match=r"'settings\.report\.colour': Extra inputs are not permitted"):
+        ResultSet.from_dict(tampered)
 
 
 def test_unmeasured_cells_are_listed_not_plotted() -> None:
     r = make_results()
-    cells = [Cell(**{**c.__dict__, "timing": {}}) if c.system == "dense" else c for c in r.cells]
-    view = build(ResultSet(r.experiment, r.manifest, r.measures, r.datasets, r.systems, cells), ReportOptions())
+    cells = [c.model_copy(update={"timing": None}) if c.system == "dense" else c for c in r.cells]
+    view = build(r.model_copy(update={"cells": cells}), ReportOptions())
     assert view.datasets[0].unplotted == ["dense"]
     assert "dense" not in [p.system for p in view.datasets[0].points if p.on_front]
 
@@ -327,13 +337,14 @@ def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path
     results = ResultSet.load(out)
     cell = results.cell("dl19", "bm25@depth=10")
     assert cell is not None
-    assert cell.timing["latency"]["n"] == 6
-    assert len(cell.timing["samples_ms"]) == 6
+    assert cell.timing is not None
+    assert cell.timing.latency.n == 6
+    assert len(cell.timing.samples_ms) == 6
     # A resumed cell keeps the timing recorded when it was computed; --no-report keeps the report.
     assert main([*argv, "--no-report"]) == 0
     assert (out / "report.html").read_bytes() == html
     again = ResultSet.load(out)
-    assert [c.cached for c in again.cells] == [True, True, True]
+    assert [c.resumed for c in again.cells] == [True, True, True]
     assert again.cells[0].timing == results.cells[0].timing
     # Without run files, cell records and plots, the report comes back byte for byte.
     for sub in ("runs", "cells", "plots"):
@@ -407,12 +418,12 @@ def test_cost_rows_prefer_the_stage_figures() -> None:
     assert (row["system"], row["stage"], row["build_s"], row["cached"]) == ("bm25@k1=0.9", "bm25", 2.0, False)
     assert row["docs_per_s"] == pytest.approx(500.0)  # 1000 docs / 2 s recorded build
     assert (row["index_bytes"], row["rss_delta_bytes"], row["peak_rss_bytes"]) == (4096, 2048, 10 << 20)
-    timing = json.loads(json.dumps(r.cells[0].timing))
-    timing["stages"][0]["costs"].update(
-        {"docs_per_s": 123.0, "model_sha256": "a" * 64, "encode_s": 1.23456, "cached": True}
-    )
-    cells = [replace(r.cells[0], timing=timing), *r.cells[1:]]
-    row = build(replace(r, cells=cells), ReportOptions()).datasets[0].cost_rows[0]
+    assert r.cells[0].timing is not None
+    timing = r.cells[0].timing.to_dict()
+    timing["stages"][0]["costs"].update({"docs_per_s": 123.0, "model_sha256": "a" * 64, "encode_s": 1.23456})
+    timing["stages"][0]["cached"] = True
+    cells = [r.cells[0].model_copy(update={"timing": Timing.from_dict(timing)}), *r.cells[1:]]
+    row = build(r.model_copy(update={"cells": cells}), ReportOptions()).datasets[0].cost_rows[0]
     assert row["docs_per_s"] == 123.0
     assert row["cached"] is True
     assert row["extra"] == "encode_s=1.235, model_sha256=aaaaaaaaaaaa…"
@@ -422,8 +433,13 @@ def test_a_two_parameter_sweep_gives_one_curve_per_fixed_value() -> None:
     grid = [(k1, b) for k1 in (0.9, 1.2) for b in (0.75, 0.4)]
     qids = ["q1", "q2"]
     cells = [_cell("ds", f"bm25@k1={k1},b={b}", [k1 * b, k1 * b], 1.0 + k1 + b, qids) for k1, b in grid]
-    systems = {c.system: {"base": "bm25", "sweep": {"k1": k1, "b": b}} for c, (k1, b) in zip(cells, grid, strict=True)}
-    view = build(ResultSet("grid", {}, ["nDCG@10", "RR@10"], {}, systems, cells), ReportOptions())
+    systems = {
+        c.system: SystemInfo(base="bm25", config=[], sweep={"k1": k1, "b": b})
+        for c, (k1, b) in zip(cells, grid, strict=True)
+    }
+    view = build(
+        ResultSet(experiment="grid", measures=["nDCG@10", "RR@10"], systems=systems, cells=cells), ReportOptions()
+    )
     curves = view.datasets[0].curves
     assert [c.label for c in curves] == ["bm25 (b; k1=0.9)", "bm25 (b; k1=1.2)"]
     assert [[p.system for p in c.points] for c in curves] == [
@@ -437,10 +453,9 @@ def test_systems_reading_other_runs_include_their_latency() -> None:
     r = make_results()
     qids = ["q1", "q2", XSS_QUERY, "q4"]
     fused = _cell("dsA", "rrf", [0.7, 0.7, 0.7, 0.7], 0.5, qids)
-    fused = replace(fused, timing={**fused.timing, "depends_on": ["bm25@k1=0.9", "dense"]})
-    reads_sweep = _cell("dsA", "bm25-ce", [0.2, 0.2, 0.2, 0.2], 0.5, qids)
-    reads_sweep = replace(reads_sweep, timing={**reads_sweep.timing, "depends_on": ["bm25"]})  # 3 variants
-    results = replace(r, cells=[*r.cells, fused, reads_sweep])
+    fused = _depends(fused, "bm25@k1=0.9", "dense")
+    reads_sweep = _depends(_cell("dsA", "bm25-ce", [0.2, 0.2, 0.2, 0.2], 0.5, qids), "bm25")  # 3 variants
+    results = r.model_copy(update={"cells": [*r.cells, fused, reads_sweep]})
     ds = build(results, ReportOptions()).datasets[0]
     row = next(x for x in ds.latency_rows if x["system"] == "rrf")
     assert row["inputs"] == ["bm25@k1=0.9", "dense"]
@@ -454,3 +469,18 @@ def test_systems_reading_other_runs_include_their_latency() -> None:
     assert (ce["inputs"], ce["inputs_complete"]) == (["bm25"], False)
     assert set(ce["stats"].values()) == {None}
     assert "bm25-ce" in ds.unplotted
+
+
+def test_a_report_baseline_other_than_the_stored_one_recomputes_the_markers() -> None:
+    # Regression: `harness report DIR --baseline dense` labelled dense "significantly better
+    # than" the baseline while its markers came from comparisons against bm25@k1=0.9.
+    r = make_results()
+    assert r.comparisons["baseline"] == "bm25@k1=0.9"
+    stored = build(r, ReportOptions()).datasets[0]
+    assert any(row["system"] == "dense" for row in stored.significance)
+    ds = build(r, ReportOptions(baseline="dense")).datasets[0]
+    assert ds.baseline == "dense"
+    assert ds.significance
+    assert {row["baseline"] for row in ds.significance} == {"dense"}
+    assert "dense" not in {row["system"] for row in ds.significance}
+    assert not any(system == "dense" for system, _ in ds.markers)

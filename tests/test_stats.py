@@ -13,10 +13,10 @@ from scipy import stats as sps
 
 from harness.compare import compare, format_comparisons, parse_compare_config
 from harness.data.trec import read_qrels, read_run
-from harness.errors import EvalError, SpecError
+from harness.errors import EvalError, SpecError, SystemConfigError
 from harness.evaluation import stats
 from harness.evaluation.measures import evaluate
-from harness.results import Cell, ResultSet
+from harness.results import Cell, ResultSet, SystemInfo
 
 # Two fixed paired samples (per-query nDCG-like values), 12 queries, no ties in |differences|.
 A = [0.61, 0.42, 0.88, 0.35, 0.70, 0.52, 0.93, 0.27, 0.66, 0.48, 0.81, 0.59]
@@ -194,17 +194,18 @@ def dl19(data_root: Path) -> ResultSet:
         ev = evaluate(qrels, read_run(base / "runs" / f"{s}-dl19.trec"), measures)
         cells.append(
             Cell(
-                "dl19",
-                s,
-                f"{s}-dl19.trec",
-                "",
-                ev.judged,
-                ev.answered,
-                ev.aggregate,
-                {m: dict(v) for m, v in ev.per_query.items()},
+                dataset="dl19",
+                system=s,
+                run_file=f"{s}-dl19.trec",
+                run_sha256="",
+                judged=ev.judged,
+                answered=ev.answered,
+                aggregate=dict(ev.aggregate),
+                per_query={m: dict(v) for m, v in ev.per_query.items()},
             )
         )
-    return ResultSet("dl19", {}, measures, {"dl19": {}}, {s: {} for s in DL19_SYSTEMS}, cells)
+    systems = {s: SystemInfo(base=s, config=[]) for s in DL19_SYSTEMS}
+    return ResultSet(experiment="dl19", measures=measures, datasets={"dl19": {}}, systems=systems, cells=cells)
 
 
 def test_dl19_neural_runs_are_significantly_better_than_bm25(dl19: ResultSet) -> None:
@@ -275,5 +276,5 @@ def test_comparisons_are_reproducible_and_json_clean(dl19: ResultSet) -> None:
     assert one == two
     text = json.dumps(one, allow_nan=False)
     assert json.loads(text) == one
-    with pytest.raises(SpecError, match=r"compare\.baseline 'bm26'"):
+    with pytest.raises(SystemConfigError, match=r"baseline system 'bm26' is not a system"):
         compare(dl19, parse_compare_config({"baseline": "bm26"}))

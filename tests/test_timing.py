@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from harness.data.dataset import Dataset
+from harness.environment import environment, thread_counts
 from harness.errors import SpecError
-from harness.latency import latency_stats
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.sections import LatencyConfig
 from harness.spec import StageConfig, SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 from harness.systems._pipeline import run_pipeline
-from harness.timing import environment, parse_latency, thread_counts
+from harness.timing import latency_stats, parse_latency
 
 # ------------------------------------------------------------------ statistics
 
@@ -155,7 +155,7 @@ def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tm
     out = run_pipeline(sleep_variant, _ctx(tmp_path), {"warmup": 2})
     late = _oversleep_ms()
     tol1, tol2 = 3.0 + 2 * late, 5.0 + 4 * late  # one sleep, two sleeps
-    t = json.loads(json.dumps(out.timing))  # JSON-serialisable as is
+    t = json.loads(json.dumps(out.timing.to_dict()))  # JSON-serialisable as is
     assert t["query_ids"] == [f"q{i}" for i in range(N_QUERIES)]
     # Known per-query totals: 18 queries at 20 ms, 2 at 70 ms. numpy's p50 lies between two
     # 20 ms samples, p95 (position 18.05) between the two 70 ms samples.
@@ -201,7 +201,7 @@ def test_per_query_pass_feeds_each_stage_one_query(sleep_variant: SystemVariant,
 
 
 def test_costs_recorded_when_computed_are_kept(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 2), {"mode": "batch", "warmup": 0}).timing
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 2), {"mode": "batch", "warmup": 0}).timing.to_dict()
     first = t["stages"][0]
     assert first["cached"] is True
     assert first["costs"]["build_s"] == 12.5
@@ -213,22 +213,22 @@ def test_costs_recorded_when_computed_are_kept(sleep_variant: SystemVariant, tmp
     assert t["stages"][1]["costs"] == {}
     assert t["stages"][1]["cached"] is False
     assert t["memory"]["peak_rss_bytes"] > 0
-    assert t["environment"]["id"] == environment()["id"]
+    assert t["environment_id"] == environment()["id"]
 
 
 @pytest.mark.parametrize(("mode", "calls"), [("batch", 3), ("off", 1)])
 def test_batch_and_off_modes_time_no_single_queries(
     sleep_variant: SystemVariant, tmp_path: Path, mode: str, calls: int
 ) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 3), {"mode": mode, "warmup": 2}).timing
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 3), {"mode": mode, "warmup": 2}).timing.to_dict()
     assert t["samples_ms"] == []
-    assert t["latency"] == {"n": 0}
+    assert t["latency"]["n"] == 0
     assert t["batch"]["queries"] == 3
     assert len([c for c in CALLS if c[0] == "first"]) == calls  # 'off' skips the warm-up
 
 
 def test_repeats_and_max_queries(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 5), {"warmup": 0, "repeats": 2, "max_queries": 3}).timing
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 5), {"warmup": 0, "repeats": 2, "max_queries": 3}).timing.to_dict()
     assert t["query_ids"] == ["q0", "q1", "q2", "q0", "q1", "q2"]
     assert t["latency"]["n"] == 6
     assert len(t["stages"][0]["samples_ms"]) == 6
@@ -254,7 +254,7 @@ def test_cached_online_work_counts_at_its_recorded_cost(
     monkeypatch.setitem(STAGES._items, "test-cached", CachedScores)
     stages = (sleep_variant.stages[0], StageConfig("test-cached", StageParams()))
     variant = SystemVariant("cached", "cached", stages)
-    t = run_pipeline(variant, _ctx(tmp_path, 4), {"warmup": 1}).timing
+    t = run_pipeline(variant, _ctx(tmp_path, 4), {"warmup": 1}).timing.to_dict()
     late = _oversleep_ms()
     cached = t["stages"][1]
     assert 31.0 - 0.1 <= cached["latency"]["p50"] <= 31.0 + 3.0 + 2 * late

@@ -32,7 +32,7 @@ def compare_cmd(
         overrides["measures"] = list(measure)
     if overrides or not comparisons:
         stored = dict(comparisons.get("config", {})) if comparisons else {}
-        if not stored and isinstance(results.manifest.get("spec"), dict):
-            stored = dict(results.manifest["spec"].get("compare", {}) or {})
+        if not stored:
+            stored = results.settings.compare.model_dump(mode="json", exclude_defaults=True)
         comparisons = compare(results, parse_compare_config({**stored, **overrides}))
     typer.echo(format_comparisons(comparisons))

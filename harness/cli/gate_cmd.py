@@ -113,10 +113,7 @@ def gate_cmd(
     from harness.results import ResultSet
 
     results = ResultSet.load(results_dir)
-    manifest_spec = results.manifest.get("spec") if isinstance(results.manifest, dict) else None
-    stored: dict[str, Any] = {}
-    if isinstance(manifest_spec, dict) and isinstance(manifest_spec.get("gate"), dict):
-        stored = dict(manifest_spec["gate"])
+    stored = results.settings.gate.model_dump(mode="json", exclude_defaults=True)
     spec_rules = _spec_gate(spec) if spec is not None else {}
     cli: dict[str, Any] = {}
     if max_drop:
@@ -140,9 +137,7 @@ def gate_cmd(
     if baseline is None:
         if not rules.snapshot:
             raise GateError("no baseline given", hint="pass --baseline FILE or set gate.snapshot in the spec")
-        spec_path = spec or (
-            Path(str(results.manifest.get("spec_path"))) if results.manifest.get("spec_path") else None
-        )
+        spec_path = spec or (Path(results.manifest.spec_path) if results.manifest.spec_path else None)
         baseline = _resolve_baseline(rules.snapshot, spec_path.parent if spec_path else None)
     report = run_gate(results, load_baseline(baseline), rules)
     typer.echo(format_table(report))

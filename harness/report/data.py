@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import EvalError, SpecError, SystemConfigError
-from harness.latency import SAMPLE_KEYS, end_to_end_samples, latency_stats
+from harness.errors import EvalError
+from harness.latency import EndToEnd, end_to_end
 from harness.pareto import pareto_front
 from harness.plugins import did_you_mean
-from harness.results import Cell, ResultSet
+from harness.results import Cell, ResultSet, SystemInfo
 from harness.sections import STATISTICS
+from harness.timing import LatencyStats
 
 TIE_EPS = 1e-9
 """Per-query differences at most this large count as ties in win/loss counts."""
@@ -35,22 +36,11 @@ class ReportOptions:
     else the first system)."""
 
 
-_REPORT_KEYS = {"measure": "measure", "latency": "latency_stat", "baseline": "baseline"}
-
-
 def report_options(results: ResultSet, **overrides: str | None) -> ReportOptions:
-    """Options from the spec's `report:` mapping (measure, latency, baseline), then overrides."""
-    spec = results.manifest.get("spec")
-    raw = spec.get("report") if isinstance(spec, Mapping) else None
-    values: dict[str, Any] = {}
-    if isinstance(raw, Mapping):
-        for key, value in raw.items():
-            if key not in _REPORT_KEYS:
-                raise SpecError(f"report: unknown key '{key}'", hint=f"valid keys: {', '.join(_REPORT_KEYS)}")
-            values[_REPORT_KEYS[key]] = None if value is None else str(value)
+    """Options from the experiment's typed `report:` settings, then overrides (command line)."""
+    cfg = results.settings.report
+    values: dict[str, Any] = {"measure": cfg.measure, "latency_stat": cfg.latency, "baseline": cfg.baseline}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if values.get("latency_stat") is None:
-        values.pop("latency_stat", None)
     return ReportOptions(**values)
 
 
@@ -115,7 +105,7 @@ class ReportView:
     manifest: list[tuple[str, str]]
     spec_json: str
     environments: list[dict[str, Any]]
-    systems: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    systems: Mapping[str, SystemInfo] = field(default_factory=dict)
 
 
 def _resolve_measure(results: ResultSet, wanted: str | None) -> str:
@@ -135,87 +125,6 @@ def _resolve_stat(stat: str) -> str:
     if stat not in STATISTICS:
         raise EvalError(f"unknown latency statistic '{stat}'", hint=f"use one of {', '.join(STATISTICS)}")
     return stat
-
-
-def _resolve_baseline(results: ResultSet, wanted: str | None) -> str | None:
-    names = list(dict.fromkeys(c.system for c in results.cells))
-    if not names:
-        return None
-    explicit = wanted is not None
-    if wanted is None and isinstance(results.comparisons, Mapping):
-        found = results.comparisons.get("baseline")
-        wanted = str(found) if isinstance(found, str) else None
-    if wanted is None:
-        spec = results.manifest.get("spec")
-        compare = spec.get("compare") if isinstance(spec, Mapping) else None
-        wanted = compare.get("baseline") if isinstance(compare, Mapping) else None
-    if wanted is None:
-        return names[0]
-    if wanted in names:
-        return str(wanted)
-    variants = [n for n in names if str(results.systems.get(n, {}).get("base", n)) == wanted]
-    if variants:
-        return variants[0]
-    if not explicit:
-        return names[0]
-    raise SystemConfigError(
-        f"baseline system '{wanted}' is not in the results",
-        hint=f"{did_you_mean(str(wanted), names)}systems: {', '.join(names)}",
-    )
-
-
-@dataclass
-class EndToEnd:
-    """A system's online cost including the systems whose runs it reads (fusion inputs, `use`).
-
-    Per-query samples are summed query by query (the inputs run one after the other) and batch
-    seconds are summed; `complete` is False when an input's timings are missing or cover other
-    queries, and then `stats` is empty.
-    """
-
-    inputs: list[str]
-    stats: dict[str, float]
-    qps: float | None
-    complete: bool
-
-
-def _end_to_end(results: ResultSet, cells: list[Cell]) -> dict[str, EndToEnd]:
-    out: dict[str, EndToEnd] = {}
-    samples = end_to_end_samples(results, cells)
-    for c in cells:
-        e2e = samples[c.system]
-        batch = _sub(c.timing, "batch")
-        if e2e.inputs is None:
-            deps = [str(d) for d in c.timing.get("depends_on") or []]
-            out[c.system] = EndToEnd(deps, {}, None, False)
-            continue
-        if not e2e.inputs:
-            own = _sub(c.timing, "latency")
-            stats = {k: float(v) for k, v in own.items() if isinstance(v, (int, float))}
-            qps = batch.get("qps")
-            out[c.system] = EndToEnd([], stats, float(qps) if isinstance(qps, (int, float)) else None, True)
-            continue
-        complete = bool(e2e.samples)
-        seconds = batch.get("seconds")
-        for dep in e2e.inputs:
-            dep_s = _sub(dep.timing, "batch").get("seconds")
-            seconds = seconds + dep_s if isinstance(seconds, (int, float)) and isinstance(dep_s, (int, float)) else None
-        n = batch.get("queries")
-        e2e_qps = float(n) / seconds if complete and isinstance(n, int) and isinstance(seconds, (int, float)) else None
-        stats = latency_stats(list(e2e.samples or ())) if complete else {}
-        out[c.system] = EndToEnd([d.system for d in e2e.inputs], stats, e2e_qps, complete)
-    return out
-
-
-def latency_value(timing: Mapping[str, Any], stat: str) -> float | None:
-    """A cell's whole-pipeline per-query latency statistic (ms), or None if not measured."""
-    stats = timing.get("latency")
-    if isinstance(stats, Mapping) and isinstance(stats.get(stat), (int, float)):
-        return float(stats[stat])
-    samples = timing.get("samples_ms")
-    if isinstance(samples, list) and samples:
-        return latency_stats(samples).get(stat)
-    return None
 
 
 def _fmt_value(v: Any) -> str:
@@ -240,10 +149,10 @@ def _points(
     points: list[Point] = []
     unplotted: list[str] = []
     for c in cells:
-        info = results.systems.get(c.system, {})
-        base = str(info.get("base", c.system))
-        sweep = info.get("sweep") or {}
-        x = e2e[c.system].stats.get(stat) if c.system in e2e else latency_value(c.timing, stat)
+        info = results.systems.get(c.system)
+        base = info.base if info is not None else c.system
+        sweep = info.sweep if info is not None else {}
+        x = e2e[c.system].stats().get(stat) if c.system in e2e else None
         y = float(c.aggregate.get(measure, math.nan))
         if x is None or not x > 0 or not math.isfinite(y):
             unplotted.append(c.system)
@@ -258,7 +167,7 @@ def _points(
     for p in plotted:
         by_base.setdefault(p.base, []).append(p)
     for base, pts in by_base.items():
-        sweeps = [results.systems.get(p.system, {}).get("sweep") or {} for p in pts]
+        sweeps = [_sweep_of(results, p.system) for p in pts]
         if len(pts) < 2 or not all(isinstance(s, Mapping) and s for s in sweeps):
             continue
         params = list(sweeps[0])
@@ -309,56 +218,40 @@ def _winloss(cells: list[Cell], baseline: str | None, measure: str) -> list[WinL
     return out
 
 
-def _stage_names(timing: Mapping[str, Any]) -> list[str]:
-    stages = timing.get("stages")
-    return [str(s.get("type", "?")) for s in stages if isinstance(s, Mapping)] if isinstance(stages, list) else []
-
-
 def _sub(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """d[key] when it is a mapping, else an empty one (results.json may come from older runs)."""
+    """d[key] when it is a mapping, else an empty one."""
     v = d.get(key)
     return v if isinstance(v, Mapping) else {}
 
 
-def _cpu_p50(results: ResultSet, cells: list[Cell]) -> dict[str, float]:
-    """Median per-query CPU time per system, end to end (inputs included), as the gate sees it."""
-    out: dict[str, float] = {}
-    for system, e in end_to_end_samples(results, cells, SAMPLE_KEYS["cpu"]).items():
-        if e.samples:
-            out[system] = float(latency_stats(list(e.samples))["p50"])
-    return out
+def _sweep_of(results: ResultSet, system: str) -> dict[str, Any]:
+    info = results.systems.get(system)
+    return info.sweep if info is not None else {}
 
 
-def _latency_row(c: Cell, e2e: EndToEnd | None, cpu_p50: float | None) -> dict[str, Any]:
+def _latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
     t = c.timing
-    stats: Mapping[str, Any] = e2e.stats if e2e is not None else _sub(t, "latency")
-    stages = [
-        (
-            str(s.get("type", "?")),
-            _sub(s, "latency").get("mean"),
-            _sub(s, "latency").get("p50"),
-            isinstance(s.get("replayed_ms"), (int, float)) and s["replayed_ms"] > 0,
-        )
-        for s in t.get("stages") or []
-        if isinstance(s, Mapping)
-    ]
-    threads = _sub(t, "threads")
+    stats = e2e.stats() if e2e is not None else LatencyStats()
+    cpu = e2e.stats("cpu") if e2e is not None else LatencyStats()
+    stages = [(s.type, s.latency.mean, s.latency.p50, s.replayed_ms > 0) for s in (t.stages if t else ())]
+    threads = t.threads if t else {}
     return {
         "system": c.system,
-        "mode": _sub(t, "config").get("mode", "—"),
-        "n": stats.get("n", 0),
+        "mode": t.config.mode if t else "—",
+        "n": stats.n,
         "stats": {s: stats.get(s) for s in STATISTICS},
-        "cpu_p50": cpu_p50,
-        "qps": e2e.qps if e2e is not None else _sub(t, "batch").get("qps"),
-        "inputs": e2e.inputs if e2e is not None else [],
+        "cpu_p50": cpu.p50,
+        "qps": e2e.qps if e2e is not None else None,
+        # An incomplete end-to-end cost still names what the system reads.
+        "inputs": list(e2e.inputs if e2e is not None and e2e.inputs is not None else (t.depends_on if t else ())),
         "inputs_complete": e2e.complete if e2e is not None else True,
         "stages": stages,
         "threads": ", ".join(f"{k}={v}" for k, v in threads.items() if k != "cpu_count" and v is not None),
-        "resumed": c.cached,
+        "resumed": c.resumed,
     }
 
 
-_COST_KEYS = ("build_s", "cached", "docs", "docs_per_s", "index_bytes", "memory_bytes")
+_COST_KEYS = ("build_s", "docs", "docs_per_s", "index_bytes", "memory_bytes")
 
 
 def _short(v: Any) -> str:
@@ -371,13 +264,12 @@ def _short(v: Any) -> str:
 
 def _cost_rows(c: Cell) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    peak = _sub(c.timing, "memory").get("peak_rss_bytes")
-    for s in c.timing.get("stages") or []:
-        if not isinstance(s, Mapping):
-            continue
-        costs = _sub(s, "costs")
-        prepare_s = s.get("prepare_s")
-        build_s = costs.get("build_s", prepare_s)
+    if c.timing is None:
+        return rows
+    peak = c.timing.memory.peak_rss_bytes
+    for s in c.timing.stages:
+        costs = s.costs
+        build_s = costs.get("build_s", s.prepare_s)
         docs = costs.get("docs")
         dps = costs.get("docs_per_s")  # the stage's own figure (e.g. encoding alone) first
         if not isinstance(dps, (int, float)):
@@ -388,18 +280,18 @@ def _cost_rows(c: Cell) -> list[dict[str, Any]]:
         rows.append(
             {
                 "system": c.system,
-                "stage": str(s.get("type", "?")),
-                "prepare_s": prepare_s,
+                "stage": s.type,
+                "prepare_s": s.prepare_s,
                 "build_s": build_s,
-                "cached": bool(s.get("cached") or costs.get("cached")),
+                "cached": s.cached,
                 "docs": docs,
                 "docs_per_s": dps,
                 "index_bytes": costs.get("index_bytes"),
                 "memory_bytes": costs.get("memory_bytes"),
-                "rss_delta_bytes": s.get("rss_delta_bytes"),
+                "rss_delta_bytes": s.rss_delta_bytes,
                 "peak_rss_bytes": peak,
                 "extra": ", ".join(f"{k}={v}" for k, v in sorted(extra.items())),
-                "resumed": c.cached,
+                "resumed": c.resumed,
             }
         )
     return rows
@@ -441,10 +333,23 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
         out.append((prefix, value if isinstance(value, str) else json.dumps(value, default=str)))
 
 
+def _comparisons_against(results: ResultSet, baseline: str | None) -> ResultSet:
+    """The stored comparisons are against one baseline system; markers and the significance
+    table must refer to the report's baseline, so they are recomputed when it differs."""
+    stored = results.comparisons.get("baseline") if results.comparisons else None
+    if baseline is None or stored == baseline or not results.settings.compare.enabled:
+        return results
+    from harness.compare import attach_comparisons
+
+    config = results.settings.compare.model_copy(update={"baseline": baseline})
+    return attach_comparisons(results, config)
+
+
 def build(results: ResultSet, options: ReportOptions) -> ReportView:
     measure = _resolve_measure(results, options.measure)
     stat = _resolve_stat(options.latency_stat)
-    baseline = _resolve_baseline(results, options.baseline)
+    baseline = results.baseline_system(options.baseline)
+    results = _comparisons_against(results, baseline)
     by_dataset: dict[str, list[Cell]] = {}
     for c in results.cells:
         by_dataset.setdefault(c.dataset, []).append(c)
@@ -458,8 +363,7 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 best[m] = max(values)
                 winners = [c.system for c in cells if m in c.aggregate and float(c.aggregate[m]) == best[m]]
                 summary.append({"dataset": name, "measure": m, "systems": winners, "value": best[m]})
-        e2e = _end_to_end(results, cells)
-        cpu = _cpu_p50(results, cells)
+        e2e = end_to_end(results, cells)
         points, curves, unplotted = _points(results, cells, measure, stat, e2e)
         info = results.datasets.get(name, {})
         significance, markers = _significance(results, name)
@@ -474,23 +378,19 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
                 unplotted=unplotted,
                 winloss=_winloss(cells, baseline, measure),
                 baseline=baseline if any(c.system == baseline for c in cells) else None,
-                latency_rows=[_latency_row(c, e2e.get(c.system), cpu.get(c.system)) for c in cells],
+                latency_rows=[_latency_row(c, e2e.get(c.system)) for c in cells],
                 cost_rows=[r for c in cells for r in _cost_rows(c)],
                 significance=significance,
                 markers=markers,
             )
         )
     manifest: list[tuple[str, str]] = []
-    for k, v in results.manifest.items():
-        if k != "spec":
-            _flatten(k, v, manifest)
-    envs: dict[str, dict[str, Any]] = {}
+    for k, v in results.manifest.model_dump(mode="json", exclude={"spec"}).items():
+        _flatten(k, v, manifest)
+    envs: dict[str, dict[str, Any]] = {k: {"id": k, "env": e, "cells": []} for k, e in results.environment.items()}
     for c in results.cells:
-        env = c.timing.get("environment")
-        if isinstance(env, Mapping):
-            key = str(env.get("id") or json.dumps(env, sort_keys=True, default=str))
-            entry = envs.setdefault(key, {"id": key, "env": env, "cells": []})
-            entry["cells"].append(f"{c.dataset} / {c.system}")
+        if c.timing is not None and c.timing.environment_id in envs:
+            envs[c.timing.environment_id]["cells"].append(f"{c.dataset} / {c.system}")
     return ReportView(
         experiment=results.experiment,
         measures=list(results.measures),
@@ -499,7 +399,7 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
         datasets=datasets,
         summary=summary,
         manifest=manifest,
-        spec_json=json.dumps(results.manifest.get("spec", {}), indent=2, default=str, ensure_ascii=False),
+        spec_json=json.dumps(results.manifest.spec, indent=2, default=str, ensure_ascii=False),
         environments=list(envs.values()),
         systems=results.systems,
     )

@@ -45,7 +45,7 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
                 v = fmt_measure(c.aggregate.get(m))
                 v = f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v
                 values.append(v + (" " + ds.markers[(c.system, m)] if (c.system, m) in ds.markers else ""))
-            name = md_text(c.system) + (" (resumed)" if c.cached else "")
+            name = md_text(c.system) + (" (resumed)" if c.resumed else "")
             rows.append([name, *values, fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"])])
         out += _table(header, rows)
         front = sorted((p for p in ds.points if p.on_front), key=lambda p: p.x or 0.0)

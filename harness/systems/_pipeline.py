@@ -16,7 +16,7 @@ computed in `Stage.replayed_s`; they are added to the measured time of the call 
 per query) and totalled per stage as `replayed_ms`, so cached work is neither free nor hidden.
 Stage costs (`Stage.costs`) are read after all passes.
 
-The result's `timing` is plain JSON (see `PipelineOutput.timing`).
+The result's `timing` is a typed `harness.timing.Timing`.
 """
 
 from __future__ import annotations
@@ -28,42 +28,34 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.environment import current_rss_bytes, environment, peak_rss_bytes, thread_counts
 from harness.errors import SystemConfigError
-from harness.latency import latency_stats
 from harness.records import Query, Run
 from harness.sections import LatencyConfig
 from harness.spec import SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
 from harness.systems._order import dependencies
-from harness.timing import (
-    current_rss_bytes,
-    environment,
-    parse_latency,
-    peak_rss_bytes,
-    thread_counts,
-)
-
-TIMING_SCHEMA = 1
+from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, StageTiming, Timing, parse_latency
 
 
 @dataclass
-class StageTiming:
+class _StageClock:
+    """A stage's measurements while the pipeline runs (frozen into a StageTiming at the end)."""
+
     type: str
     prepare_s: float
-    search_s: float
-    """Seconds of the batch pass."""
+    search_s: float = 0.0
     costs: dict[str, Any] = field(default_factory=dict)
     rss_delta_bytes: int | None = None
     samples_ms: list[float] = field(default_factory=list)
-    """Per-query latencies of this stage, aligned with `PipelineOutput.query_ids`."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PipelineOutput:
     run: Run
-    stages: list[StageTiming] = field(default_factory=list)
-    timing: dict[str, Any] = field(default_factory=dict)
-    """JSON-serialisable record of every cost; stored in the cell record and results.json."""
+    timing: Timing
+    environment: dict[str, Any]
+    """The machine fingerprint `timing.environment_id` names (stored once per result set)."""
 
 
 def _drop_identical(run: Run) -> Run:
@@ -155,7 +147,7 @@ def run_pipeline(
     pipe = _Pipeline(variant, ctx)
     rss_start = current_rss_bytes()
 
-    timings: list[StageTiming] = []
+    timings: list[_StageClock] = []
     for stage, stage_cfg in zip(pipe.stages, variant.stages, strict=True):
         before = current_rss_bytes()
         t0 = time.perf_counter()
@@ -163,10 +155,9 @@ def run_pipeline(
         prepare_s = time.perf_counter() - t0
         after = current_rss_bytes()
         timings.append(
-            StageTiming(
+            _StageClock(
                 type=stage_cfg.type,
                 prepare_s=prepare_s,
-                search_s=0.0,
                 rss_delta_bytes=(after - before) if before is not None and after is not None else None,
             )
         )
@@ -211,50 +202,44 @@ def run_pipeline(
 
     for t, stage in zip(timings, pipe.stages, strict=True):  # after search, which may add to them
         t.costs = _json_costs(getattr(stage, "costs", {}))
-    peak = peak_rss_bytes()
-    rss_end = current_rss_bytes()
-    offline_s = sum(t.prepare_s for t in timings)
-    timing: dict[str, Any] = {
-        "schema": TIMING_SCHEMA,
-        "config": cfg.model_dump(),
-        "queries": len(queries),
-        "offline": {
-            "prepare_s": _r(offline_s, 6),
-            "build_s": _r(sum(float(t.costs.get("build_s", t.prepare_s)) for t in timings), 6),
-            "cached": any(bool(t.costs.get("cached")) for t in timings),
-        },
-        "batch": {
-            "queries": len(queries),
-            "seconds": _r(batch_total, 6),
-            "qps": _r(len(queries) / batch_total, 3) if batch_total > 0 else None,
-            "replayed_s": _r(sum(batch_replayed), 6),
-        },
-        "latency": latency_stats(total_ms),
-        "depends_on": list(dict.fromkeys(dependencies(variant))),
-        "query_ids": query_ids,
-        "samples_ms": total_ms,
-        "cpu_latency": latency_stats(cpu_ms),
-        "cpu_samples_ms": cpu_ms,
-        "stages": [
-            {
-                "type": t.type,
-                "prepare_s": _r(t.prepare_s, 6),
-                "search_s": _r(t.search_s, 6),
-                "costs": t.costs,
-                "cached": bool(t.costs.get("cached", False)),
-                "rss_delta_bytes": t.rss_delta_bytes,
-                "replayed_ms": _r(replayed_ms[i]),
-                "latency": latency_stats(t.samples_ms),
-                "samples_ms": t.samples_ms,
-            }
-            for i, t in enumerate(timings)
-        ],
-        "memory": {
-            "peak_rss_bytes": peak,
-            "rss_start_bytes": rss_start,
-            "rss_end_bytes": rss_end,
-        },
-        "threads": thread_counts(),
-        "environment": environment(),
-    }
-    return PipelineOutput(run, timings, timing)
+    stages = tuple(
+        StageTiming(
+            type=t.type,
+            prepare_s=_r(t.prepare_s, 6),
+            search_s=_r(t.search_s, 6),
+            costs={k: v for k, v in t.costs.items() if k != "cached"},
+            cached=bool(t.costs.get("cached", False)),
+            rss_delta_bytes=t.rss_delta_bytes,
+            replayed_ms=_r(replayed_ms[i]),
+            latency=LatencyStats.of(t.samples_ms),
+            samples_ms=tuple(t.samples_ms),
+        )
+        for i, t in enumerate(timings)
+    )
+    env = environment()
+    timing = Timing(
+        config=cfg,
+        queries=len(queries),
+        offline=OfflineCost(
+            prepare_s=_r(sum(t.prepare_s for t in timings), 6),
+            build_s=_r(sum(float(t.costs.get("build_s", t.prepare_s)) for t in timings), 6),
+            cached=any(s.cached for s in stages),
+        ),
+        batch=BatchTiming(
+            queries=len(queries),
+            seconds=_r(batch_total, 6),
+            qps=_r(len(queries) / batch_total, 3) if batch_total > 0 else None,
+            replayed_s=_r(sum(batch_replayed), 6),
+        ),
+        latency=LatencyStats.of(total_ms),
+        depends_on=tuple(dict.fromkeys(dependencies(variant))),
+        query_ids=tuple(query_ids),
+        samples_ms=tuple(total_ms),
+        cpu_latency=LatencyStats.of(cpu_ms),
+        cpu_samples_ms=tuple(cpu_ms),
+        stages=stages,
+        memory=MemoryUse(peak_rss_bytes=peak_rss_bytes(), rss_start_bytes=rss_start, rss_end_bytes=current_rss_bytes()),
+        threads=thread_counts(),
+        environment_id=str(env["id"]),
+    )
+    return PipelineOutput(run, timing, env)

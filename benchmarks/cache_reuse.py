@@ -59,7 +59,7 @@ def harness_run(spec: Path, out: Path, cache: Path, data_root: str) -> dict[str,
     pairs = sum(
         int(s.get("costs", {}).get("pairs_scored", 0))
         for c in cells
-        for s in c.get("timing", {}).get("stages", [])
+        for s in (c.get("timing") or {}).get("stages", [])
         if s.get("type") == "rerank"
     )
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -67,7 +67,7 @@ def harness_run(spec: Path, out: Path, cache: Path, data_root: str) -> dict[str,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
         "cells": len(cells),
-        "cells_cached": sum(1 for c in cells if c.get("cached")),
+        "cells_cached": sum(1 for c in cells if c.get("resumed")),
         "pairs_scored": pairs,
         "aggregates": {c["system"]: c["aggregate"] for c in cells},
     }

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from harness.environment import git_commit, package_versions
 from harness.errors import HarnessError
 from harness.evaluation.measures import evaluate, parse_measures
 from harness.fsutil import atomic_write_text, sha256_file
+from harness.names import refuse_slug_collisions, slug
 from harness.records import Run
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
 from harness.sections import LatencyConfig, Settings
@@ -37,14 +37,6 @@ from harness.systems._order import dependencies as _dependencies
 from harness.systems._order import order_systems
 from harness.systems._pipeline import run_pipeline
 from harness.timing import Timing
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
-
-
-def slug(name: str) -> str:
-    """A file-name-safe form of a dataset or system name (never '..' or a path)."""
-    s = _UNSAFE.sub("_", name).strip(".") or "_"
-    return s
 
 
 def _absolute(ref: DatasetRef, base: Path) -> DatasetRef:
@@ -132,6 +124,11 @@ def run_experiment(exp: Experiment, opts: RunOptions) -> ResultSet:
     from tqdm import tqdm
 
     measures = parse_measures(exp.spec.measures)
+    # Distinct names sharing a run file would overwrite (or resume from) each other's runs.
+    with _spec_entry(exp, "systems"):
+        refuse_slug_collisions([v.name for v in exp.systems], "systems")
+    with _spec_entry(exp, "datasets"):
+        refuse_slug_collisions([ref.display_name() for ref in exp.spec.datasets], "datasets")
     out = opts.output
     out.mkdir(parents=True, exist_ok=True)
     datasets: dict[str, dict[str, Any]] = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import slug
+from harness.names import slug
 from tests.conftest import REPO, run_cli
 
 

@@ -6,6 +6,7 @@ import base64
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ import pytest
 from harness.cli import main
 from harness.errors import DataError, EvalError, SystemConfigError
 from harness.report import ReportOptions, write_report
-from harness.report.data import build, report_options
+from harness.report.build import build
+from harness.report.options import report_options
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
 from harness.sections import CompareConfig, Settings
 from harness.timing import Timing, latency_stats
+from tests.conftest import REPO
 
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
@@ -219,6 +222,22 @@ def test_unmeasured_cells_are_listed_not_plotted() -> None:
     assert "dense" not in [p.system for p in view.datasets[0].points if p.on_front]
 
 
+def test_the_report_reads_results_only() -> None:
+    # The report must be writable from results.json on a machine without the models, data
+    # or systems the experiment ran with, so it imports none of them (nor the runner, spec or cache).
+    modules = ["build", "html", "markdown", "plots", "options", "rows", "tradeoff", "view", "formatting"]
+    code = (
+        "import sys, harness.compare\n"
+        + "".join(f"import harness.report.{m}\n" for m in modules)
+        + "print(' '.join(sorted(m for m in sys.modules if m.startswith('harness'))))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    loaded = res.stdout.split()
+    forbidden = ("runner", "spec", "plan", "systems", "models", "data", "cache")
+    assert [m for m in loaded if m.partition(".")[2].split(".")[0] in forbidden] == []
+    assert "harness.report.build" in loaded
+
+
 # ------------------------------------------------------------------ files
 
 
@@ -239,7 +258,7 @@ def test_report_files_are_written_and_deterministic(tmp_path: Path) -> None:
     names = sorted(p.name for p in plots)
     assert names == sorted(
         f"{d}-{k}.{e}"
-        for d in ("dsA", "ds_b_onmouseover_alert_1_x")
+        for d in ("dsA", "ds_b_onmouseover=alert_1______x__")  # harness.names.slug, as run files
         for k in ("tradeoff", "winloss")
         for e in ("png", "svg")
     )

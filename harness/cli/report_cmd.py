@@ -44,8 +44,7 @@ def report(
     ] = None,
 ) -> None:
     """Write the report (HTML, PNG and SVG plots, Markdown) from results.json alone."""
-    from harness.report import write_report
-    from harness.report.data import report_options
+    from harness.report import report_options, write_report
     from harness.results import ResultSet
 
     results = ResultSet.load(results_dir)

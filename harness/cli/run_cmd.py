@@ -41,13 +41,11 @@ def run(
     typer.echo(summary_table(results))
     typer.echo(f"\nresults: {out / 'results.json'}")
     if not no_report:
-        from harness.report import missing_dependencies, write_report
+        from harness.report import missing_dependencies, report_options, write_report
 
         if missing_dependencies():
             typer.echo("report skipped: pip install 'harness[plots]' (then `harness report DIR`)", err=True)
         else:
-            from harness.report.data import report_options
-
             typer.echo(f"report: {write_report(results, out / 'report.html', report_options(results)).html}")
 
 

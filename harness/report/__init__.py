@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.report.data import ReportOptions
+from harness.report.options import ReportOptions, report_options
 from harness.results import ResultSet
 
-__all__ = ["ReportFiles", "ReportOptions", "missing_dependencies", "write_report"]
+__all__ = ["ReportFiles", "ReportOptions", "missing_dependencies", "report_options", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def write_report(
             hint="pip install 'harness[plots]'",
         )
     from harness.fsutil import atomic_write_bytes, atomic_write_text
-    from harness.report.data import build
+    from harness.report.build import build
     from harness.report.html import render_html
     from harness.report.markdown import render_markdown
     from harness.report.plots import render_plots

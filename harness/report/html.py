@@ -9,16 +9,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from harness.report.data import (
-    ReportView,
-    fmt_bytes,
-    fmt_measure,
-    fmt_ms,
-    fmt_p,
-    fmt_rate,
-    fmt_s,
-)
+from harness.report.formatting import fmt_bytes, fmt_measure, fmt_ms, fmt_p, fmt_rate, fmt_s
 from harness.report.plots import Plot
+from harness.report.view import ReportView
 from harness.sections import STATISTICS
 
 

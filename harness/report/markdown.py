@@ -5,8 +5,9 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from harness.report.data import ReportView, fmt_measure, fmt_ms, fmt_rate
+from harness.report.formatting import fmt_measure, fmt_ms, fmt_rate
 from harness.report.plots import Plot
+from harness.report.view import ReportView
 
 
 def md_text(value: object) -> str:

@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from harness.report.data import DatasetView, Point, ReportView, unique_slugs
+from harness.names import unique_slugs
+from harness.report.view import DatasetView, Point, ReportView
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,7 +51,7 @@ def _save(fig: Figure) -> tuple[bytes, bytes]:
     return svg.getvalue(), png.getvalue()
 
 
-def _tradeoff(ds: DatasetView, view: ReportView) -> Figure | None:
+def _tradeoff_figure(ds: DatasetView, view: ReportView) -> Figure | None:
     from matplotlib.figure import Figure
 
     pts = [p for p in ds.points if p.x is not None]
@@ -167,7 +168,7 @@ def _plain_log_ticks(ax: Any, xs: list[float]) -> None:
     ax.xaxis.set_major_formatter(plain)
 
 
-def _winloss(ds: DatasetView, view: ReportView) -> Figure | None:
+def _winloss_figure(ds: DatasetView, view: ReportView) -> Figure | None:
     from matplotlib.figure import Figure
 
     rows = ds.winloss
@@ -200,7 +201,7 @@ def render_plots(view: ReportView) -> list[Plot]:
     # Figures are built without pyplot, so no GUI backend is ever selected: savefig renders
     # with Agg (PNG) and the SVG backend directly.
     stems = unique_slugs([ds.name for ds in view.datasets])
-    makers: dict[str, Any] = {"tradeoff": _tradeoff, "winloss": _winloss}
+    makers: dict[str, Any] = {"tradeoff": _tradeoff_figure, "winloss": _winloss_figure}
     plots: list[Plot] = []
     with matplotlib.rc_context(cast(Any, _STYLE)):
         for ds in view.datasets:

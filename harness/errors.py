@@ -59,7 +59,7 @@ class EvalError(HarnessError):
 
 
 class GateError(HarnessError):
-    """A baseline file or gate rule is malformed."""
+    """A gate snapshot file or gate rule is malformed."""
 
 
 class CacheError(HarnessError):

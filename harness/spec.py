@@ -271,12 +271,12 @@ def _expand_system(name: str, raw: Any, where: Path, lines: _Lines) -> list[Syst
 def _check_sections(spec: ExperimentSpec, where: Path, lines: _Lines) -> None:
     """Validate compare/gate/latency now, so a typo fails before hours of work, not after."""
     from harness.compare import parse_compare_config
-    from harness.gate import parse_rules
+    from harness.gate import validate_rules
     from harness.timing import parse_latency
 
     checks: list[tuple[str, Any]] = [
         ("compare", parse_compare_config),
-        ("gate", parse_rules),
+        ("gate", validate_rules),
         ("latency", parse_latency),
     ]
     for section, parse in checks:

@@ -88,7 +88,7 @@ EXPECTED_COMMANDS = {
     "run": set(),
     "report": set(),
     "compare": set(),
-    "baseline": {"save"},
+    "snapshot": {"save"},
     "gate": set(),
     "eval": set(),
     "datasets": set(),

@@ -5,8 +5,10 @@
   max_drop (the drops come from pytrec_eval, not from the gate).
 - DL19 TAS-B degraded towards BM25 (k queries' rankings replaced by BM25's).
 - An unchanged re-run passes; a small random perturbation within the margin passes.
-- Anything missing, a changed dataset, bad baselines and bad rules: failures or exit code 2.
-- The CI gate (experiments/ci-gate.yaml against experiments/baselines/ci-gate.json) passes on
+- Anything missing, a changed dataset, bad snapshots and bad rules: failures or exit code 2.
+- A system marked exact fails on any changed run file, even with equal per-query values.
+- Snapshots of the former format (`harness-baseline`) load; other files are refused by name.
+- The CI gate (experiments/ci-gate.yaml against experiments/snapshots/ci-gate.json) passes on
   a fresh run and fails on a doctored results file, naming each failed check in JUnit XML.
 """
 
@@ -24,18 +26,18 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from harness.baseline import build_baseline, load_baseline
 from harness.data.trec import read_qrels, read_run
 from harness.errors import GateError
 from harness.evaluation.measures import evaluate
-from harness.gate import GateRules, format_junit, format_markdown, merge_rules, run_gate
+from harness.gate import build_snapshot, format_junit, format_markdown, load_snapshot, merge_rules, run_gate
 from harness.records import Run
 from harness.results import Cell, ResultSet, SystemInfo
+from harness.sections import GateRules
 from harness.timing import Timing, latency_stats
 from tests.conftest import REPO, run_cli
 
 CI_SPEC = REPO / "experiments" / "ci-gate.yaml"
-CI_BASELINE = REPO / "experiments" / "baselines" / "ci-gate.json"
+CI_SNAPSHOT = REPO / "experiments" / "snapshots" / "ci-gate.json"
 NO_LATENCY = {"max_growth": 1e9}  # wall-clock noise is tested separately, with doctored timings
 
 
@@ -76,9 +78,9 @@ def dl19(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     return tmp / "out"
 
 
-def _baseline_file(results: ResultSet, folder: Path) -> Path:
-    path = folder / "baseline.json"
-    path.write_text(json.dumps(build_baseline(results)), encoding="utf-8")
+def _snapshot_file(results: ResultSet, folder: Path) -> Path:
+    path = folder / "snapshot.json"
+    path.write_text(json.dumps(build_snapshot(results)), encoding="utf-8")
     return path
 
 
@@ -148,7 +150,7 @@ def test_scifact_relevant_removed_fails_exactly_when_the_drop_exceeds_max_drop(
     ci_run: Path, data_root: Path, tmp_path: Path, k: int
 ) -> None:
     results = ResultSet.load(ci_run)
-    baseline = load_baseline(_baseline_file(results, tmp_path))
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
     qrels = read_qrels(data_root / "beir" / "scifact" / "qrels" / "test.tsv")
     cell = results.cell("scifact-50", "bm25")
     assert cell is not None
@@ -169,22 +171,21 @@ def test_scifact_relevant_removed_fails_exactly_when_the_drop_exceeds_max_drop(
         assert drops["nDCG@10"] > 0.1  # ten of fifty queries lose every relevant document
 
     rules = GateRules(max_drop=0.01, margin=None, latency=NO_LATENCY)  # type: ignore[arg-type]
-    report = run_gate(new, baseline, rules)
+    report = run_gate(new, snapshot, rules)
     assert _failed(report) == expected
     assert report.passed is (not expected)
 
-    # marked exact, any doctoring fails (k=0 passes on identical per-query values, new hash)
-    exact = run_gate(new, baseline, GateRules(max_drop=None, margin=None, exact=["bm25"], latency=NO_LATENCY))  # type: ignore[arg-type]
-    exact_failed = {c for c in _failed(exact) if c[0] == "exact"}
-    assert exact_failed == ({("exact", "scifact-50", "bm25", "")} if k else set())
-    if k == 0:
-        row = next(c for c in exact.checks if c.kind == "exact" and c.dataset == "scifact-50" and c.system == "bm25")
-        assert "every per-query value matches" in row.message
+    # marked exact, any new run hash fails: for k=0 the values match, and the message says so
+    exact = run_gate(new, snapshot, GateRules(max_drop=None, margin=None, exact=["bm25"], latency=NO_LATENCY))  # type: ignore[arg-type]
+    assert {c for c in _failed(exact) if c[0] == "exact"} == {("exact", "scifact-50", "bm25", "")}
+    (row,) = [c for c in exact.failures if c.kind == "exact"]
+    assert "run file changed (sha256 " in row.message
+    assert row.message.endswith("per-query values match") is (k == 0)
 
 
 def test_scifact_non_inferiority_p_values_are_scipy_with_holm(ci_run: Path, data_root: Path, tmp_path: Path) -> None:
     results = ResultSet.load(ci_run)
-    baseline = load_baseline(_baseline_file(results, tmp_path))
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
     qrels = read_qrels(data_root / "beir" / "scifact" / "qrels" / "test.tsv")
     cell = results.cell("scifact-50", "bm25")
     assert cell is not None
@@ -195,7 +196,7 @@ def test_scifact_non_inferiority_p_values_are_scipy_with_holm(ci_run: Path, data
     )
     new = _rescored(results, "scifact-50", "bm25", doctored, qrels)
     rules = GateRules(max_drop=None, margin=0.01, latency=NO_LATENCY)  # type: ignore[arg-type]
-    report = run_gate(new, baseline, rules)
+    report = run_gate(new, snapshot, rules)
     eff = [c for c in report.checks if c.kind == "effectiveness"]
     assert len(eff) == 2 * 2 * 4  # datasets x systems x measures, one test each
     raw = []
@@ -208,7 +209,7 @@ def test_scifact_non_inferiority_p_values_are_scipy_with_holm(ci_run: Path, data
         x = np.array([after.per_query[c.measure][q] for q in qids])
         y = np.array([before.per_query[c.measure][q] for q in qids])
         if np.all(x == y):
-            raw.append(0.0)  # every query equal: "new >= baseline - margin" holds with certainty
+            raw.append(0.0)  # every query equal: "new >= snapshot - margin" holds with certainty
         else:
             raw.append(float(sps.ttest_rel(x + 0.01, y, alternative="greater").pvalue))
     for c, p in zip(eff, _holm(raw), strict=True):
@@ -225,7 +226,7 @@ def test_scifact_non_inferiority_p_values_are_scipy_with_holm(ci_run: Path, data
 @pytest.mark.parametrize("k", [0, 1, 4, 15])
 def test_dl19_tasb_degraded_towards_bm25(dl19: Path, data_root: Path, tmp_path: Path, k: int) -> None:
     results = ResultSet.load(dl19)
-    baseline = load_baseline(_baseline_file(results, tmp_path))
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
     qrels = read_qrels(data_root / "msmarco" / "trec-dl" / "qrels" / "dl19-full.tsv")
     runs = data_root / "msmarco" / "trec-dl" / "runs"
     tasb, bm25 = read_run(runs / "tas-b-dl19.trec"), read_run(runs / "bm25-dl19.trec")
@@ -238,7 +239,7 @@ def test_dl19_tasb_degraded_towards_bm25(dl19: Path, data_root: Path, tmp_path: 
     assert after is not None
     drop = cell.aggregate["nDCG@10"] - after.aggregate["nDCG@10"]
     rules = merge_rules({"max_drop": {"default": None, "nDCG@10": 0.02}, "margin": None, "latency": NO_LATENCY})
-    report = run_gate(new, baseline, rules)
+    report = run_gate(new, snapshot, rules)
     should_fail = drop > 0.02
     assert _failed(report) == ({("effectiveness", "dl19", "tas-b", "nDCG@10")} if should_fail else set())
     if k == 0:
@@ -248,12 +249,12 @@ def test_dl19_tasb_degraded_towards_bm25(dl19: Path, data_root: Path, tmp_path: 
         assert drop > 0.05
     row = next(c for c in report.checks if (c.system, c.measure) == ("tas-b", "nDCG@10"))
     assert row.delta == pytest.approx(-drop)
-    assert row.baseline == pytest.approx(0.7210, abs=5e-5)
+    assert row.snapshot == pytest.approx(0.7210, abs=5e-5)
 
 
 def test_small_random_perturbation_within_margin_passes_and_a_real_drop_fails(dl19: Path, tmp_path: Path) -> None:
     results = ResultSet.load(dl19)
-    baseline = load_baseline(_baseline_file(results, tmp_path))
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
     cell = results.cell("dl19", "tas-b")
     assert cell is not None
     rng = np.random.default_rng(42)
@@ -267,18 +268,18 @@ def test_small_random_perturbation_within_margin_passes_and_a_real_drop_fails(dl
         return _with_cell(results, "dl19", "tas-b", per_query=pq, aggregate=agg, run_sha256="0" * 64)
 
     rules = GateRules(max_drop=0.01, margin=0.02, exact=[], latency=NO_LATENCY)  # type: ignore[arg-type]
-    small = run_gate(shifted(0.0, 0.004), baseline, rules)
+    small = run_gate(shifted(0.0, 0.004), snapshot, rules)
     assert small.passed, [c.message for c in small.failures]
     ni = [c for c in small.checks if c.kind == "effectiveness" and c.system == "tas-b"]
     assert ni
     assert all(c.p is not None and c.p < 1e-6 for c in ni)
 
-    big = run_gate(shifted(-0.03, 0.004), baseline, rules)
+    big = run_gate(shifted(-0.03, 0.004), snapshot, rules)
     failed = {(c.system, c.measure) for c in big.failures}
     assert failed == {("tas-b", m) for m in results.measures}
     assert all("max_drop" in c.message and "non-inferiority" in c.message for c in big.failures)
     # exact on a changed run: fails and says how many values differ
-    exact = run_gate(shifted(0.0, 0.004), baseline, rules.model_copy(update={"exact": ["tas-b"]}))
+    exact = run_gate(shifted(0.0, 0.004), snapshot, rules.model_copy(update={"exact": ["tas-b"]}))
     assert [c.kind for c in exact.failures] == ["exact"]
     assert "per-query values differ" in exact.failures[0].message
 
@@ -286,12 +287,12 @@ def test_small_random_perturbation_within_margin_passes_and_a_real_drop_fails(dl
 # ------------------------------------------------------------------ missing things, changed datasets
 
 
-def _gate_cli(results: ResultSet, baseline: Path, tmp: Path, *extra: str) -> tuple[int, str, str, ET.Element]:
+def _gate_cli(results: ResultSet, snapshot: Path, tmp: Path, *extra: str) -> tuple[int, str, str, ET.Element]:
     out = tmp / "new"
     out.mkdir(parents=True, exist_ok=True)
     results.save(out)
     junit = tmp / "junit.xml"
-    code, stdout, err = run_cli("gate", str(out), "--baseline", str(baseline), "--junit", str(junit), *extra)
+    code, stdout, err = run_cli("gate", str(out), "--snapshot", str(snapshot), "--junit", str(junit), *extra)
     root = ET.parse(junit).getroot() if junit.exists() else ET.Element("none")
     return code, stdout, err, root
 
@@ -306,13 +307,13 @@ def _junit_failures(root: ET.Element) -> dict[str, str]:
 
 def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl19: Path, tmp_path: Path) -> None:
     results = ResultSet.load(dl19)
-    base = _baseline_file(results, tmp_path)
+    base = _snapshot_file(results, tmp_path)
 
     no_system = results.model_copy(update={"cells": [c for c in results.cells if c.system != "tas-b"]})
     code, stdout, _, junit = _gate_cli(no_system, base, tmp_path / "a")
     assert code == 1
     assert _junit_failures(junit) == {
-        "cell: dl19 / tas-b": "system 'tas-b' on dataset 'dl19' is in the baseline but not in the results"
+        "cell: dl19 / tas-b": "system 'tas-b' on dataset 'dl19' is in the snapshot but not in the results"
     }
     assert "gate FAIL" in stdout
 
@@ -325,7 +326,7 @@ def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl1
     )
     assert code == 1
     assert _junit_failures(junit) == {
-        "effectiveness: dl19 / tas-b / AP(rel=2)": "measure 'AP(rel=2)' is in the baseline but not in the results"
+        "effectiveness: dl19 / tas-b / AP(rel=2)": "measure 'AP(rel=2)' is in the snapshot but not in the results"
     }
 
     renamed = results.model_copy(
@@ -336,7 +337,7 @@ def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl1
     )
     code, _, _, junit = _gate_cli(renamed, base, tmp_path / "c")
     assert code == 1
-    assert _junit_failures(junit)["dataset: dl19"] == "dataset 'dl19' is in the baseline but not in the results"
+    assert _junit_failures(junit)["dataset: dl19"] == "dataset 'dl19' is in the snapshot but not in the results"
 
     changed = results.model_copy(update={"datasets": {"dl19": {**results.datasets["dl19"], "fingerprint": "f" * 64}}})
     code, _, _, junit = _gate_cli(changed, base, tmp_path / "d")
@@ -354,41 +355,80 @@ def test_missing_system_measure_dataset_and_changed_fingerprint_fail_by_name(dl1
     assert "| effectiveness | dl19 | tas-b | nDCG@10 | 0.7210 | 0.7210 | +0.0000 |" in md
 
 
-def test_bad_baselines_and_rules_exit_2(dl19: Path, tmp_path: Path) -> None:
+def test_bad_snapshots_and_rules_exit_2(dl19: Path, tmp_path: Path) -> None:
     results = ResultSet.load(dl19)
-    base = _baseline_file(results, tmp_path)
+    base = _snapshot_file(results, tmp_path)
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json", encoding="utf-8")
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(garbage))
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(garbage))
     assert code == 2
-    assert "baseline is not valid JSON" in err
+    assert "snapshot is not valid JSON" in err
     other = tmp_path / "other.json"
     other.write_text('{"format": "something-else"}', encoding="utf-8")
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(other))
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(other))
     assert code == 2
-    assert "harness baseline save" in err
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(tmp_path / "absent.json"))
+    assert "harness snapshot save" in err
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(tmp_path / "absent.json"))
     assert code == 2
-    assert "baseline file not found" in err
+    assert "snapshot file not found" in err
     code, _, err = run_cli("gate", str(dl19))
     assert code == 2
-    assert "no baseline given" in err
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(base), "--max-drop", "nDCG@10=lots")
+    assert "no snapshot given" in err
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(base), "--max-drop", "nDCG@10=lots")
     assert code == 2
     assert "--max-drop 'nDCG@10=lots' is not a number" in err
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(base), "--exact", "bm26")
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(base), "--exact", "bm26")
     assert code == 2
     assert "gate.exact names system 'bm26'" in err
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(base), "--max-drop", "nDCG@100=0.1")
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(base), "--max-drop", "nDCG@100=0.1")
     assert code == 2
     assert "measure 'nDCG@100'" in err
     spec = tmp_path / "rules.yaml"
     spec.write_text("gate: {max_dorp: 0.01}\n", encoding="utf-8")
-    code, _, err = run_cli("gate", str(dl19), "--baseline", str(base), "--spec", str(spec))
+    code, _, err = run_cli("gate", str(dl19), "--snapshot", str(base), "--spec", str(spec))
     assert code == 2
     assert "unknown key 'max_dorp'" in err
     with pytest.raises(GateError, match="non-negative"):
         merge_rules({"margin": -0.1})
+
+
+def test_exact_fails_on_a_changed_run_file_even_when_every_value_matches(dl19: Path, tmp_path: Path) -> None:
+    results = ResultSet.load(dl19)
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
+    cell = results.cell("dl19", "tas-b")
+    assert cell is not None
+    rules = GateRules(exact=["tas-b"], latency=NO_LATENCY)  # type: ignore[arg-type]
+    (same,) = [c for c in run_gate(results, snapshot, rules).checks if c.kind == "exact"]
+    assert (same.verdict, same.message) == ("PASS", "run file identical (sha256 matches)")
+
+    rehashed = run_gate(_with_cell(results, "dl19", "tas-b", run_sha256="0" * 64), snapshot, rules)
+    assert _failed(rehashed) == {("exact", "dl19", "tas-b", "")}
+    assert rehashed.failures[0].message == (
+        f"marked exact, but the run file changed (sha256 {'0' * 12}… != snapshot's {cell.run_sha256[:12]}…); "
+        "per-query values match"
+    )
+
+
+def test_snapshots_of_the_former_format_load_and_other_formats_are_refused(dl19: Path, tmp_path: Path) -> None:
+    results = ResultSet.load(dl19)
+    doc = build_snapshot(results)
+    assert (doc["format"], doc["version"]) == ("harness-snapshot", 1)
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({**doc, "format": "harness-baseline"}), encoding="utf-8")
+    assert run_gate(results, load_snapshot(legacy), GateRules()).passed
+    code, stdout, err = run_cli("gate", str(dl19), "--snapshot", str(legacy))
+    assert code == 0, stdout + err
+
+    for name, changes in (("other.json", {"format": "harness-results"}), ("v2.json", {"version": 2})):
+        bad = tmp_path / name
+        bad.write_text(json.dumps({**doc, **changes}), encoding="utf-8")
+        with pytest.raises(GateError) as info:
+            load_snapshot(bad)
+        assert str(info.value).startswith(f"{bad}: ")
+        assert "harness snapshot save" in str(info.value)
+    code, _, err = run_cli("gate", str(dl19), "-s", str(tmp_path / "other.json"))
+    assert code == 2
+    assert "other.json: not a harness snapshot file (format 'harness-results'" in err
 
 
 # ------------------------------------------------------------------ latency
@@ -403,14 +443,14 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
     lat, ref_lat = latency_percentiles(cell.timing), latency_percentiles(ref.timing)
     assert lat is not None
     assert ref_lat is not None
-    doc = build_baseline(results)
+    doc = build_snapshot(results)
     assert doc["reference_system"] == "bm25"
     entry = doc["systems"]["dl19"]["bm25-k1.2"]["latency"]
     assert entry["p50_ratio"] == pytest.approx(lat["p50"] / ref_lat["p50"])
     assert doc["systems"]["dl19"]["bm25"]["latency"]["p95_ratio"] == 1.0
     base = tmp_path / "b.json"
     base.write_text(json.dumps(doc), encoding="utf-8")
-    baseline = load_baseline(base)
+    snapshot = load_snapshot(base)
     wall = {"max_growth": 0.5, "clock": "wall", "percentiles": ["p50", "p95"], "min_delta_ms": 0}
     rules = GateRules(latency=wall, margin=None)  # type: ignore[arg-type]
 
@@ -419,9 +459,9 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
         timing["latency"] = {**timing["latency"], "p50": lat["p50"] * factor, "p95": lat["p95"] * factor}
         return _with_cell(results, "dl19", "bm25-k1.2", timing=timing)
 
-    assert run_gate(scaled(1.0), baseline, rules).passed
-    assert run_gate(scaled(1.4), baseline, rules).passed
-    slow = run_gate(scaled(1.6), baseline, rules)
+    assert run_gate(scaled(1.0), snapshot, rules).passed
+    assert run_gate(scaled(1.4), snapshot, rules).passed
+    slow = run_gate(scaled(1.6), snapshot, rules)
     assert _failed(slow) == {("latency", "dl19", "bm25-k1.2", "p50"), ("latency", "dl19", "bm25-k1.2", "p95")}
     assert "grew 60.0% (> allowed 50%)" in slow.failures[0].message
     # the same absolute slow-down on every system (a slower machine) is not a regression
@@ -431,18 +471,18 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
         t["latency"] = {k: v * 3 if k in ("p50", "p95") else v for k, v in t["latency"].items()}
         slower.append(c.model_copy(update={"timing": Timing.from_dict(t)}))
     everything_slower = results.model_copy(update={"cells": slower})
-    assert run_gate(everything_slower, baseline, rules).passed
+    assert run_gate(everything_slower, snapshot, rules).passed
 
     no_timing = _with_cell(results, "dl19", "bm25-k1.2", timing={})
-    failed = run_gate(no_timing, baseline, rules).failures
+    failed = run_gate(no_timing, snapshot, rules).failures
     assert [c.message for c in failed] == [
-        "no latency recorded for system 'bm25-k1.2' on 'dl19', but the baseline has latency for 'bm25-k1.2'"
+        "no latency recorded for system 'bm25-k1.2' on 'dl19', but the snapshot has latency for 'bm25-k1.2'"
     ]
     # no latency anywhere: reported, not failed
     bare = _each_cell(results, timing={})
     bare_base = tmp_path / "bare.json"
-    bare_base.write_text(json.dumps(build_baseline(bare)), encoding="utf-8")
-    report = run_gate(bare, load_baseline(bare_base), rules)
+    bare_base.write_text(json.dumps(build_snapshot(bare)), encoding="utf-8")
+    report = run_gate(bare, load_snapshot(bare_base), rules)
     assert report.passed
     skips = [c for c in report.checks if c.kind == "latency"]
     assert len(skips) == 2
@@ -460,12 +500,12 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
     assert ref_cpu is not None
     assert cell.timing is not None
     assert len(cell.timing.cpu_samples_ms) == len(cell.timing.samples_ms) == 5 * 43  # repeats x queries
-    doc = build_baseline(results)
+    doc = build_snapshot(results)
     entry = doc["systems"]["dl19"]["bm25-k1.2"]
     assert entry["cpu_latency"]["p50_ratio"] == pytest.approx(cpu["p50"] / ref_cpu["p50"])
     base = tmp_path / "b.json"
     base.write_text(json.dumps(doc), encoding="utf-8")
-    baseline = load_baseline(base)
+    snapshot = load_snapshot(base)
     cpu_rule = {"max_growth": 0.5, "clock": "cpu", "percentiles": ["p50", "p95"], "min_delta_ms": 0}
     rules = GateRules(latency=cpu_rule, margin=None)  # type: ignore[arg-type]
 
@@ -475,16 +515,16 @@ def test_cpu_clock_gates_cpu_time_ratios_and_ignores_wall_noise(ci_run: Path, tm
         return _with_cell(results, "dl19", "bm25-k1.2", timing=timing)
 
     # A co-tenant tripled the wall time of one cell: the CPU clock does not see it.
-    assert run_gate(doctored("latency", 3.0), baseline, rules).passed
-    slow = run_gate(doctored("cpu_latency", 1.6), baseline, rules)
+    assert run_gate(doctored("latency", 3.0), snapshot, rules).passed
+    slow = run_gate(doctored("cpu_latency", 1.6), snapshot, rules)
     assert _failed(slow) == {("latency", "dl19", "bm25-k1.2", "cpu p50"), ("latency", "dl19", "bm25-k1.2", "cpu p95")}
     assert "cpu p50 ratio to 'bm25' grew 60.0%" in slow.failures[0].message
-    # A baseline saved before CPU times were recorded cannot gate them: a failure that says so.
+    # A snapshot saved before CPU times were recorded cannot gate them: a failure that says so.
     for systems in doc["systems"].values():
         for e in systems.values():
             e.pop("cpu_latency")
     base.write_text(json.dumps(doc), encoding="utf-8")
-    old = run_gate(results, load_baseline(base), rules)
+    old = run_gate(results, load_snapshot(base), rules)
     assert not old.passed
     assert "re-save it" in old.failures[0].message
 
@@ -494,8 +534,8 @@ def test_default_latency_rule_has_a_noise_floor(ci_run: Path, tmp_path: Path) ->
     cell = results.cell("scifact-50", "bm25-k1.2")
     assert cell is not None
     base = tmp_path / "b.json"
-    base.write_text(json.dumps(build_baseline(results)), encoding="utf-8")
-    baseline = load_baseline(base)
+    base.write_text(json.dumps(build_snapshot(results)), encoding="utf-8")
+    snapshot = load_snapshot(base)
     defaults = GateRules(margin=None)
     assert (defaults.latency.clock, defaults.latency.percentiles) == ("cpu", ["p50"])
 
@@ -509,13 +549,13 @@ def test_default_latency_rule_has_a_noise_floor(ci_run: Path, tmp_path: Path) ->
     # SciFact BM25 queries take about a millisecond of CPU: +60% of that is under the 1 ms floor.
     p50 = _timing(cell)["cpu_latency"]["p50"]
     assert p50 < 1 / 0.6, "this test needs sub-1.7 ms queries"
-    small = run_gate(cpu_scaled(1.6), baseline, defaults)
+    small = run_gate(cpu_scaled(1.6), snapshot, defaults)
     assert small.passed
     (check,) = [c for c in small.checks if (c.kind, c.dataset, c.system) == ("latency", "scifact-50", "bm25-k1.2")]
     assert "grew 60.0% (> allowed 50%)" in check.message
     assert "< noise floor 1 ms" in check.message
     # The same query plus 5 ms is a regression.
-    big = run_gate(cpu_scaled(1.0, 5.0), baseline, defaults)
+    big = run_gate(cpu_scaled(1.0, 5.0), snapshot, defaults)
     assert _failed(big) == {("latency", "scifact-50", "bm25-k1.2", "cpu p50")}
     assert ">= noise floor 1 ms" in big.failures[0].message
 
@@ -552,12 +592,12 @@ def test_systems_reading_other_runs_are_timed_end_to_end(ci_run: Path) -> None:
         assert lat["pipe"]["p50"] > lat["bm25"]["p50"]
 
 
-# ------------------------------------------------------------------ baseline save and the CI gate
+# ------------------------------------------------------------------ snapshot save and the CI gate
 
 
-def test_baseline_save_stores_fingerprints_hashes_and_per_query_values(ci_run: Path, tmp_path: Path) -> None:
+def test_snapshot_save_stores_fingerprints_hashes_and_per_query_values(ci_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "b.json"
-    code, stdout, err = run_cli("baseline", "save", str(ci_run), "-o", str(out))
+    code, stdout, err = run_cli("snapshot", "save", str(ci_run), "-o", str(out))
     assert code == 0, err
     assert "2 datasets, 4 cells, 4 measures, latency reference bm25" in stdout
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -578,11 +618,11 @@ def test_baseline_save_stores_fingerprints_hashes_and_per_query_values(ci_run: P
 def test_ci_run_gates_the_ci_experiment_and_an_unchanged_run_passes(ci_run: Path, tmp_path: Path) -> None:
     script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert "harness run experiments/ci-gate.yaml" in script
-    assert "harness gate reports/ci-gate --baseline experiments/baselines/ci-gate.json" in script
+    assert "harness gate reports/ci-gate --snapshot experiments/snapshots/ci-gate.json" in script
     junit = tmp_path / "junit.xml"
     # rules from the results' own spec; latency noise of a loaded test machine is kept out
     code, stdout, err = run_cli(
-        "gate", str(ci_run), "--baseline", str(CI_BASELINE), "--junit", str(junit), "--latency-growth", "1000"
+        "gate", str(ci_run), "--snapshot", str(CI_SNAPSHOT), "--junit", str(junit), "--latency-growth", "1000"
     )
     assert code == 0, stdout + err
     assert "gate PASS" in stdout
@@ -607,7 +647,7 @@ def test_a_doctored_results_file_fails_the_ci_gate(ci_run: Path, tmp_path: Path)
     (broken / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     junit, md = tmp_path / "junit.xml", tmp_path / "summary.md"
     code, stdout, _ = run_cli(
-        "gate", str(broken), "--baseline", str(CI_BASELINE), "--junit", str(junit), "--markdown", str(md)
+        "gate", str(broken), "--snapshot", str(CI_SNAPSHOT), "--junit", str(junit), "--markdown", str(md)
     )
     assert code == 1
     failures = _junit_failures(ET.parse(junit).getroot())
@@ -620,9 +660,9 @@ def test_a_doctored_results_file_fails_the_ci_gate(ci_run: Path, tmp_path: Path)
 
 def test_junit_and_markdown_escape_and_parse(dl19: Path, tmp_path: Path) -> None:
     results = ResultSet.load(dl19)
-    baseline = load_baseline(_baseline_file(results, tmp_path))
+    snapshot = load_snapshot(_snapshot_file(results, tmp_path))
     odd = results.model_copy(update={"cells": [c for c in results.cells if c.system != "bm25"]})
-    report = run_gate(odd, baseline, GateRules())
+    report = run_gate(odd, snapshot, GateRules())
     root = ET.fromstring(format_junit(report).split("?>", 1)[1])
     assert root.find("testsuite").get("failures") == "1"  # type: ignore[union-attr]
     assert "| **FAIL** |" in format_markdown(report)

@@ -82,7 +82,7 @@ def entry() -> None:
 app.command("run")(run_cmd.run)
 app.command("report")(report_cmd.report)
 app.command("compare")(compare_cmd.compare_cmd)
-app.add_typer(gate_cmd.baseline_app, name="baseline")
+app.add_typer(gate_cmd.snapshot_app, name="snapshot")
 app.command("gate")(gate_cmd.gate_cmd)
 app.command("eval")(eval_cmd.eval_cmd)
 app.command("datasets")(info_cmd.datasets)

@@ -1,19 +1,20 @@
-"""`harness baseline save` and `harness gate`: freeze results, then check later results against them."""
+"""`harness snapshot save` and `harness gate`: freeze results into a snapshot, then check later results against it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-baseline_app = typer.Typer(no_args_is_help=True, help="Gate baselines: freeze a results.json for later gating.")
+snapshot_app = typer.Typer(no_args_is_help=True, help="Gate snapshots: freeze a results.json for later gating.")
 
 
-@baseline_app.command("save")
-def baseline_save(
+@snapshot_app.command("save")
+def snapshot_save(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="baseline file to write (JSON)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="snapshot file to write (JSON)")],
     reference: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional on Python 3.10
         typer.Option(
@@ -24,16 +25,40 @@ def baseline_save(
     ] = None,
 ) -> None:
     """Store aggregates, per-query values, dataset fingerprints, run hashes and latency ratios."""
-    from harness.baseline import save_baseline
+    from harness.gate import save_snapshot
     from harness.results import ResultSet
 
     results = ResultSet.load(results_dir)
-    doc = save_baseline(results, output, reference)
+    doc = save_snapshot(results, output, reference)
     cells = sum(len(v) for v in doc["systems"].values())
     typer.echo(
-        f"baseline: {output} ({len(doc['datasets'])} datasets, {cells} cells, {len(doc['measures'])} measures, "
+        f"snapshot: {output} ({len(doc['datasets'])} datasets, {cells} cells, {len(doc['measures'])} measures, "
         f"latency reference {doc['reference_system']})"
     )
+
+
+def parse_threshold_options(values: Sequence[str], option: str) -> float | dict[str, float | None] | None:
+    """`--max-drop 0.01` (every measure), `--max-drop nDCG@10=0.005` (one), `off` / `M=off`."""
+    from harness.errors import GateError
+
+    out: dict[str, float | None] = {}
+    for text in values:
+        key, sep, val = text.rpartition("=")
+        name = key.strip() if sep else "default"
+        v = val.strip()
+        if v.lower() in ("off", "none", "null"):
+            out[name] = None
+            continue
+        try:
+            num = float(v)
+        except ValueError:
+            raise GateError(
+                f"{option} '{text}' is not a number", hint=f"write {option} 0.01 or {option} nDCG@10=0.005"
+            ) from None
+        out[name] = num
+    if set(out) == {"default"}:
+        return out["default"]
+    return out
 
 
 def _spec_gate(path: Path) -> dict[str, Any]:
@@ -53,7 +78,8 @@ def _spec_gate(path: Path) -> dict[str, Any]:
     return gate
 
 
-def _resolve_baseline(text: str, spec_dir: Path | None) -> Path:
+def _resolve_snapshot(text: str, spec_dir: Path | None) -> Path:
+    """A relative gate.snapshot is tried as given, then next to the spec that names it."""
     p = Path(text).expanduser()
     if p.is_absolute() or p.exists() or spec_dir is None:
         return p
@@ -63,9 +89,9 @@ def _resolve_baseline(text: str, spec_dir: Path | None) -> Path:
 
 def gate_cmd(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
-    baseline: Annotated[
+    snapshot: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--baseline", "-b", help="baseline file (default: the spec's gate.snapshot)"),
+        typer.Option("--snapshot", "-s", help="snapshot file (default: the spec's gate.snapshot)"),
     ] = None,
     spec: Annotated[
         Optional[Path],  # noqa: UP045
@@ -89,24 +115,23 @@ def gate_cmd(
     ] = None,
     latency_clock: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--latency-clock", help="wall (default) or cpu: which per-query times the ratios use"),
+        typer.Option("--latency-clock", help="cpu (default) or wall: which per-query times the ratios use"),
     ] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="write a Markdown summary here")] = None,  # noqa: UP045
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write every check as JSON here")] = None,  # noqa: UP045
 ) -> None:
-    """Compare RESULTS_DIR with a baseline. Exit 0 pass, 1 regression, 2 bad input."""
+    """Compare RESULTS_DIR with a snapshot. Exit 0 pass, 1 regression, 2 bad input."""
     import json
 
-    from harness.baseline import load_baseline
     from harness.errors import GateError
     from harness.fsutil import atomic_write_text
     from harness.gate import (
         format_junit,
         format_markdown,
         format_table,
+        load_snapshot,
         merge_rules,
-        parse_threshold_options,
         report_to_dict,
         run_gate,
     )
@@ -134,12 +159,12 @@ def gate_cmd(
     if latency_cli:
         cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **latency_cli}
     rules = merge_rules(stored, spec_rules, cli)
-    if baseline is None:
+    if snapshot is None:
         if not rules.snapshot:
-            raise GateError("no baseline given", hint="pass --baseline FILE or set gate.snapshot in the spec")
+            raise GateError("no snapshot given", hint="pass --snapshot FILE or set gate.snapshot in the spec")
         spec_path = spec or (Path(results.manifest.spec_path) if results.manifest.spec_path else None)
-        baseline = _resolve_baseline(rules.snapshot, spec_path.parent if spec_path else None)
-    report = run_gate(results, load_baseline(baseline), rules)
+        snapshot = _resolve_snapshot(rules.snapshot, spec_path.parent if spec_path else None)
+    report = run_gate(results, load_snapshot(snapshot), rules)
     typer.echo(format_table(report))
     if junit is not None:
         atomic_write_text(junit, format_junit(report))

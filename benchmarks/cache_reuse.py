@@ -5,9 +5,9 @@
    "second run of an unchanged spec"), then a run into a new output folder with the warm cache
    (every cell recomputed, every expensive artefact read back: embeddings, indexes, SPLADE
    vectors, cross-encoder pair scores). Acceptance: warm wall time <= 10% of cold.
-2. Cross-encoder depth sweep {10, 20, 50, 100} over BM25's top 100 vs depth 100 alone, each
-   in its own fresh cache. Pair scores are cached by model + query text + document text, so the
-   sweep scores each pair once. Acceptance: sweep <= 1.2x depth 100 alone.
+2. Cross-encoder `top` sweep {10, 20, 50, 100} over BM25's top 100 vs top 100 alone, each in
+   its own fresh cache. Pair scores are cached by model + query text + document text, so the
+   sweep scores each pair once. Acceptance: sweep <= 1.2x top 100 alone.
 
 Each measurement is a `harness run` subprocess; wall time and the child's CPU time (user +
 sys, less sensitive to other load on a shared machine) are both reported.
@@ -98,7 +98,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spec", type=Path, default=REPO / "experiments" / "scifact-tradeoffs.yaml")
     ap.add_argument("--queries", type=int, default=10, help="queries of the trade-offs experiment")
-    ap.add_argument("--sweep-queries", type=int, default=10, help="queries of the depth-sweep comparison")
+    ap.add_argument("--sweep-queries", type=int, default=10, help="queries of the rerank top-sweep comparison")
     ap.add_argument("--workdir", type=Path, default=None, help="keep everything here (default: a temp folder)")
     ap.add_argument("--skip-tradeoffs", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
@@ -147,19 +147,19 @@ def main() -> int:
     if not args.skip_sweep:
         base = {"bm25": {"type": "bm25", "k1": 0.9, "b": 0.4, "depth": 1000}}
 
-        def ce(depth: int | list[int]) -> dict[str, Any]:
+        def ce(top: int | list[int]) -> dict[str, Any]:
             return {
                 **base,
                 "bm25-ce": [
                     {"type": "use", "system": "bm25", "depth": 100},
-                    {"type": "rerank", "model": "ms-marco-MiniLM-L-12-v2", "depth": depth},
+                    {"type": "rerank", "model": "ms-marco-MiniLM-L-12-v2", "top": top},
                 ],
             }
 
         sweep: dict[str, dict[str, Any]] = {}
-        for label, depth in (("depth-100", 100), ("sweep-10-20-50-100", [10, 20, 50, 100])):
+        for label, top in (("top-100", 100), ("sweep-10-20-50-100", [10, 20, 50, 100])):
             d = work / "sweep" / label
-            spec = subset_spec(args.spec, d / "spec.yaml", args.sweep_queries, f"bench-{label}", ce(depth))
+            spec = subset_spec(args.spec, d / "spec.yaml", args.sweep_queries, f"bench-{label}", ce(top))
             sweep[label] = harness_run(spec, d / "out", d / "cache", data_root)
             r = sweep[label]
             print(
@@ -167,13 +167,13 @@ def main() -> int:
                 f"cells {r['cells']}  pairs scored {r['pairs_scored']}",
                 flush=True,
             )
-        alone, swept = sweep["depth-100"], sweep["sweep-10-20-50-100"]
+        alone, swept = sweep["top-100"], sweep["sweep-10-20-50-100"]
         w, c = ratio(swept["wall_s"], alone["wall_s"]), ratio(swept["cpu_s"], alone["cpu_s"])
         p = ratio(swept["pairs_scored"], alone["pairs_scored"])
         passed = w <= SWEEP_MAX
         ok &= passed
         print(
-            f"  sweep / depth 100 alone: wall {w:.3f}  cpu {c:.3f}  pairs scored {p:.3f}  "
+            f"  sweep / top 100 alone: wall {w:.3f}  cpu {c:.3f}  pairs scored {p:.3f}  "
             f"(<= {SWEEP_MAX}: {'PASS' if passed else 'FAIL'})",
             flush=True,
         )

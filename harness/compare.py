@@ -1,6 +1,7 @@
 """Every system against a baseline system, per dataset x measure: the `comparisons` of results.json.
 
-The spec's `compare:` section configures it (all keys optional):
+The spec's `compare:` section configures it (all keys optional; harness.sections.CompareConfig
+parses it when the spec loads):
 
     compare:
       baseline: bm25                 # default: the first system of the spec
@@ -22,28 +23,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from harness.errors import SpecError
-from harness.results import ResultSet
+from harness.results import Cell, ResultSet
 from harness.sections import CompareConfig
 from harness.tables import render_table
-
-
-def parse_compare_config(raw: Mapping[str, Any] | None) -> CompareConfig:
-    """Validate a `compare:` mapping; a SpecError names the key and the valid choices."""
-    try:
-        return CompareConfig.model_validate(dict(raw or {}))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "compare"
-        if err["type"] == "extra_forbidden":
-            msg = f"compare: unknown key '{where}'"
-            hint = "valid keys: " + ", ".join(CompareConfig.model_fields)
-        else:
-            msg = f"compare.{where}: {err['msg']} (got {err.get('input')!r})"
-            hint = "see harness/compare.py for the keys and their defaults"
-        raise SpecError(msg, hint=hint) from None
 
 
 def aligned(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[list[str], list[float], list[float]]:
@@ -57,82 +40,65 @@ def _num(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
-    """Build the `comparisons` mapping of results.json."""
+def _interval(c: Cell, ds: str, m: str, config: CompareConfig) -> dict[str, Any]:
     from harness.evaluation import stats
 
-    base = results.baseline_system(config.baseline)
-    if base is None:
-        return {}
-    measures = config.measures or list(results.measures)
-    unknown = [m for m in measures if m not in results.measures]
-    if unknown:
-        raise SpecError(
-            f"compare.measures names {unknown}, which the experiment does not compute",
-            hint="measures: " + ", ".join(results.measures),
-        )
     bs = config.bootstrap
-    intervals: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    datasets = list(dict.fromkeys(c.dataset for c in results.cells))
-    for ds in datasets:
-        bcell = results.cell(ds, base)
-        for m in measures:
-            for c in results.cells:
-                if c.dataset != ds or m not in c.per_query or len(c.per_query[m]) < 2:
-                    continue
-                values = [float(v) for v in c.per_query[m].values()]
-                ci = stats.bootstrap_mean_ci(values, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
-                intervals.append(
-                    {
-                        "dataset": ds,
-                        "system": c.system,
-                        "measure": m,
-                        "n": len(values),
-                        "mean": sum(values) / len(values),
-                        "ci": [ci.low, ci.high],
-                    }
-                )
-            if bcell is None or m not in bcell.per_query:
-                continue
-            for c in results.cells:
-                if c.dataset != ds or c.system == base or m not in c.per_query:
-                    continue
-                qids, x, y = aligned(c.per_query[m], bcell.per_query[m])
-                if len(qids) < 2:
-                    continue
-                tests: dict[str, dict[str, float | None]] = {}
-                for t in config.tests:
-                    if t == "t":
-                        r = stats.paired_t(x, y)
-                    elif t == "wilcoxon":
-                        r = stats.wilcoxon(x, y)
-                    else:
-                        rc = config.randomisation
-                        r = stats.randomisation(x, y, n_resamples=rc.resamples, seed=rc.seed)
-                    tests[t] = {"statistic": _num(r.statistic), "p": r.pvalue}
-                dci = stats.bootstrap_diff_ci(x, y, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
-                counts = stats.win_loss(x, y)
-                mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
-                rows.append(
-                    {
-                        "dataset": ds,
-                        "measure": m,
-                        "system": c.system,
-                        "baseline": base,
-                        "n": len(qids),
-                        "mean": mean_x,
-                        "baseline_mean": mean_y,
-                        "delta": mean_x - mean_y,
-                        "delta_ci": [dci.low, dci.high],
-                        "tests": tests,
-                        "effect_size": {"cohens_d": _num(stats.cohens_d(x, y))},
-                        "improved": counts.improved,
-                        "degraded": counts.degraded,
-                        "unchanged": counts.unchanged,
-                    }
-                )
-    # Correct each test's p-values within its family.
+    values = [float(v) for v in c.per_query[m].values()]
+    ci = stats.bootstrap_mean_ci(values, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
+    return {
+        "dataset": ds,
+        "system": c.system,
+        "measure": m,
+        "n": len(values),
+        "mean": sum(values) / len(values),
+        "ci": [ci.low, ci.high],
+    }
+
+
+def _row(c: Cell, bcell: Cell, ds: str, m: str, config: CompareConfig) -> dict[str, Any] | None:
+    """One system against the baseline on one dataset x measure (None: under 2 paired queries)."""
+    from harness.evaluation import stats
+
+    qids, x, y = aligned(c.per_query[m], bcell.per_query[m])
+    if len(qids) < 2:
+        return None
+    tests: dict[str, dict[str, float | None]] = {}
+    for t in config.tests:
+        if t == "t":
+            r = stats.paired_t(x, y)
+        elif t == "wilcoxon":
+            r = stats.wilcoxon(x, y)
+        else:
+            rc = config.randomisation
+            r = stats.randomisation(x, y, n_resamples=rc.resamples, seed=rc.seed)
+        tests[t] = {"statistic": _num(r.statistic), "p": r.pvalue}
+    bs = config.bootstrap
+    dci = stats.bootstrap_diff_ci(x, y, n_resamples=bs.resamples, confidence=bs.confidence, seed=bs.seed)
+    counts = stats.win_loss(x, y)
+    mean_x, mean_y = sum(x) / len(x), sum(y) / len(y)
+    return {
+        "dataset": ds,
+        "measure": m,
+        "system": c.system,
+        "baseline": bcell.system,
+        "n": len(qids),
+        "mean": mean_x,
+        "baseline_mean": mean_y,
+        "delta": mean_x - mean_y,
+        "delta_ci": [dci.low, dci.high],
+        "tests": tests,
+        "effect_size": {"cohens_d": _num(stats.cohens_d(x, y))},
+        "improved": counts.improved,
+        "degraded": counts.degraded,
+        "unchanged": counts.unchanged,
+    }
+
+
+def _correct(rows: list[dict[str, Any]], config: CompareConfig) -> None:
+    """Each test's p-values corrected within its family; the primary test decides significance."""
+    from harness.evaluation import stats
+
     for t in config.tests:
         families: dict[tuple[str, ...], list[int]] = {}
         for i, row in enumerate(rows):
@@ -147,6 +113,41 @@ def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
         sig = p < config.alpha
         row["significant"] = sig
         row["direction"] = ("better" if row["delta"] > 0 else "worse") if sig else "none"
+
+
+def _measures(results: ResultSet, config: CompareConfig) -> list[str]:
+    """The measures to compare, all present in the results."""
+    measures = config.measures or list(results.measures)
+    unknown = [m for m in measures if m not in results.measures]
+    if unknown:
+        raise SpecError(
+            f"compare.measures names {unknown}, which the experiment does not compute",
+            hint="measures: " + ", ".join(results.measures),
+        )
+    return measures
+
+
+def compare(results: ResultSet, config: CompareConfig) -> dict[str, Any]:
+    """Build the `comparisons` mapping of results.json."""
+    base = results.baseline_system(config.baseline)
+    if base is None:
+        return {}
+    measures = _measures(results, config)
+    intervals: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for ds in dict.fromkeys(c.dataset for c in results.cells):
+        cells = [c for c in results.cells if c.dataset == ds]
+        bcell = results.cell(ds, base)
+        for m in measures:
+            intervals.extend(_interval(c, ds, m, config) for c in cells if len(c.per_query.get(m, {})) >= 2)
+            if bcell is None or m not in bcell.per_query:
+                continue
+            for c in cells:
+                if c.system != base and m in c.per_query:
+                    row = _row(c, bcell, ds, m, config)
+                    if row is not None:
+                        rows.append(row)
+    _correct(rows, config)
     return {
         "config": config.model_dump(mode="json"),
         "baseline": base,

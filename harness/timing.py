@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import SpecError
 from harness.sections import LatencyConfig, LatencyStatistic
 
 _PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
@@ -142,22 +141,3 @@ class Timing(Record):
     def from_dict(cls, data: Mapping[str, Any]) -> Timing:
         """Raises pydantic's ValidationError on a malformed record (the caller names the file)."""
         return cls.model_validate(data)
-
-
-def parse_latency(raw: Mapping[str, Any] | LatencyConfig | None) -> LatencyConfig:
-    """Validate the spec's `latency:` mapping; errors name the valid keys and values."""
-    if isinstance(raw, LatencyConfig):
-        return raw
-    try:
-        return LatencyConfig.model_validate(dict(raw or {}))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "latency"
-        if err["type"] == "extra_forbidden":
-            msg = f"latency: unknown key '{key}'"
-        else:
-            msg = f"latency.{key}: {err['msg']} (got {err.get('input')!r})"
-        raise SpecError(
-            msg,
-            hint="valid keys: mode (per-query, batch, off), warmup (>= 0), repeats (1-100), max_queries (> 0)",
-        ) from None

@@ -48,7 +48,7 @@ CONTRACT_PARAMS: dict[str, dict[str, Any] | Callable[[Path, Run], dict[str, Any]
     "run": lambda tmp, bm25: _write_run_file(tmp / "contract.trec", bm25),
     "dense": {"model": "all-MiniLM-L6-v2", "max_length": 64, "batch_size": 64, "depth": 50},
     "splade": {"model": "splade-tiny", "max_length": 64, "batch_size": 16, "depth": 50},
-    "rerank": {"model": "ms-marco-MiniLM-L-12-v2", "depth": 10, "max_length": 128, "batch_size": 16},
+    "rerank": {"model": "ms-marco-MiniLM-L-12-v2", "top": 10, "max_length": 128, "batch_size": 16},
     "fuse": {"inputs": ["contract-a", "contract-b"], "depth": 20},
     "use": {"system": "contract-a", "depth": 20},
 }

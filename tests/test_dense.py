@@ -18,8 +18,8 @@ from harness.data.ref import DatasetRef
 from harness.data.resolve import load_dataset
 from harness.errors import SpecError, SystemConfigError
 from harness.evaluation.measures import evaluate, parse_measures
+from harness.plan import load_plan
 from harness.records import Run
-from harness.spec import load_spec
 from harness.systems import StageContext
 from harness.systems.dense import Dense, DenseParams
 from tests.conftest import run_cli, scifact_slice
@@ -155,14 +155,14 @@ def test_index_as_nested_mapping_and_sweeps(tmp_path: Path) -> None:
         "  i: {type: dense, model: all-MiniLM-L6-v2, index: ivf, nlist: 32, nprobe: [1, 4, 32]}\n",
         encoding="utf-8",
     )
-    names = [v.name for v in load_spec(spec).systems]
+    names = [v.name for v in load_plan(spec).systems]
     assert names == ["h@efSearch=16", "h@efSearch=64", "i@nprobe=1", "i@nprobe=4", "i@nprobe=32"]
     spec.write_text(
         "name: s\ndatasets: [beir/scifact/test]\nsystems:\n  h: {type: dense, model: x, index: annoy}\n",
         encoding="utf-8",
     )
     with pytest.raises(SpecError, match="index"):
-        load_spec(spec)
+        load_plan(spec)
 
 
 def test_faiss_rejections_are_config_errors(dataset: Dataset, data_root: Path) -> None:

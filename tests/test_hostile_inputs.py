@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from harness.data.beir_files import read_corpus, read_queries
 from harness.data.trec import read_qrels, read_run, read_topics
 from harness.errors import HarnessError
-from harness.spec import load_spec
+from harness.plan import load_plan
 
 PARSERS: dict[str, Callable[[Path], Any]] = {
     "run": read_run,
@@ -23,7 +23,7 @@ PARSERS: dict[str, Callable[[Path], Any]] = {
     "topics": read_topics,
     "corpus": read_corpus,
     "queries": read_queries,
-    "spec": load_spec,
+    "spec": load_plan,
 }
 
 VALID = {

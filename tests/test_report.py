@@ -19,7 +19,7 @@ from harness.report import ReportOptions, write_report
 from harness.report.build import build
 from harness.report.options import report_options
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
-from harness.sections import CompareConfig, Settings
+from harness.sections import CompareConfig, ReportConfig, Settings
 from harness.timing import Timing, latency_stats
 from tests.conftest import REPO
 
@@ -212,6 +212,19 @@ def test_options_are_validated() -> None:
     tampered["settings"]["report"]["colour"] = "red"
     with pytest.raises(DataError, match=r"'settings\.report\.colour': Extra inputs are not permitted"):
         ResultSet.from_dict(tampered)
+
+
+def test_report_options_default_to_the_stored_settings() -> None:
+    """`harness report` reads the spec's report: section from results.json's settings, not
+    from the raw spec in the manifest; command-line options win."""
+    stored = Settings(report=ReportConfig(measure="RR@10", latency="p90", baseline="dense"))
+    results = make_results().model_copy(
+        update={"settings": stored, "manifest": Manifest(spec={"report": {"measure": "nDCG@10"}})}
+    )
+    opts = report_options(results)
+    assert (opts.measure, opts.latency_stat, opts.baseline) == ("RR@10", "p90", "dense")
+    opts = report_options(results, measure="nDCG@10", latency_stat="max")
+    assert (opts.measure, opts.latency_stat, opts.baseline) == ("nDCG@10", "max", "dense")
 
 
 def test_unmeasured_cells_are_listed_not_plotted() -> None:

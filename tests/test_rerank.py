@@ -1,4 +1,4 @@
-"""Cross-encoder re-ranking: the cascade, the pair-score cache (a depth sweep scores each pair
+"""Cross-encoder re-ranking: the cascade, the pair-score cache (a `top` sweep scores each pair
 once), real scores on a small TREC DL 2019 slice, and bad configurations through the CLI.
 
 The fast tests use 3 DL19 queries x the replayed BM25 top 20 (60 pairs). The slow ones run the
@@ -76,7 +76,7 @@ SWEEP = f"""
   bm25: {{type: run, path: "{RUN}", depth: 20}}
   ce:
     - {{type: use, system: bm25, depth: 20}}
-    - {{type: rerank, model: ms-marco-MiniLM-L-12-v2, depth: [5, 10, 20]}}
+    - {{type: rerank, model: ms-marco-MiniLM-L-12-v2, top: [5, 10, 20]}}
 """
 
 
@@ -85,9 +85,7 @@ def pair_db(cache: Path) -> Path:
     return db
 
 
-def test_depth_sweep_scores_each_pair_once_and_rerun_scores_none(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_top_sweep_scores_each_pair_once_and_rerun_scores_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
     spec = write_spec(tmp_path, SWEEP)
@@ -99,19 +97,19 @@ def test_depth_sweep_scores_each_pair_once_and_rerun_scores_none(
     agg = {c["system"]: c["aggregate"] for c in results["cells"]}
     # BM25 top 20 of the first three DL19 queries, then the int8 MiniLM-L-12 cross-encoder.
     assert agg["bm25"]["nDCG@10"] == pytest.approx(0.4378, abs=5e-5)
-    assert agg["ce@depth=20"]["nDCG@10"] == pytest.approx(0.5285, abs=5e-4)
-    assert agg["ce@depth=5"]["nDCG@10"] == pytest.approx(0.4439, abs=5e-4)
-    # Docs below depth keep their places: recall at 100 of every depth equals BM25's.
+    assert agg["ce@top=20"]["nDCG@10"] == pytest.approx(0.5285, abs=5e-4)
+    assert agg["ce@top=5"]["nDCG@10"] == pytest.approx(0.4439, abs=5e-4)
+    # Docs below `top` keep their places: recall at 100 of every variant equals BM25's.
     assert {round(a["R(rel=2)@100"], 12) for a in agg.values()} == {round(agg["bm25"]["R(rel=2)@100"], 12)}
     cells = {c["system"]: c for c in results["cells"]}
-    assert cells["ce@depth=10"]["timing"]["stages"][1]["costs"]["precision"] == "int8"
+    assert cells["ce@top=10"]["timing"]["stages"][1]["costs"]["precision"] == "int8"
 
     # A fresh output folder with the warm cache: no new pair is scored, same runs byte for byte.
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "b"), "-q")
     assert code == 0, err
     with sqlite3.connect(pair_db(cache)) as db:
         assert db.execute("SELECT count(*) FROM scores").fetchone() == (60,)
-    for name in ("ce@depth=5", "ce@depth=10", "ce@depth=20"):
+    for name in ("ce@top=5", "ce@top=10", "ce@top=20"):
         a = (tmp_path / "a" / "runs" / "dl19" / f"{name}.trec.gz").read_bytes()
         b = (tmp_path / "b" / "runs" / "dl19" / f"{name}.trec.gz").read_bytes()
         assert a == b, name
@@ -129,7 +127,7 @@ def test_cascade_on_one_query_uses_the_models_own_scores(tmp_path: Path, data_ro
     from harness.data.resolve import load_dataset
     from harness.data.trec import read_run
     from harness.models.encoders import EncodeOptions, load_cross_encoder
-    from harness.spec import load_spec
+    from harness.plan import load_plan
 
     spec = write_spec(tmp_path, SWEEP, first=1)
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "o"), "-q")
@@ -137,16 +135,16 @@ def test_cascade_on_one_query_uses_the_models_own_scores(tmp_path: Path, data_ro
     runs = tmp_path / "o" / "runs" / "dl19"
     bm25 = read_run(runs / "bm25.trec.gz")
     (qid,) = bm25
-    d5, d20 = read_run(runs / "ce@depth=5.trec.gz")[qid], read_run(runs / "ce@depth=20.trec.gz")[qid]
+    d5, d20 = read_run(runs / "ce@top=5.trec.gz")[qid], read_run(runs / "ce@top=20.trec.gz")[qid]
     base = [d.doc_id for d in bm25[qid]]
     # Depth 5: BM25's top 5 re-ordered, then BM25's 6..20 in BM25 order.
     assert sorted(d.doc_id for d in d5[:5]) == sorted(base[:5])
     assert [d.doc_id for d in d5[5:]] == base[5:]
-    # Same pair, same score, whatever the depth.
+    # Same pair, same score, whatever `top` is.
     top5 = set(base[:5])
     assert {d.doc_id: d.score for d in d5[:5]} == {d.doc_id: d.score for d in d20 if d.doc_id in top5}
     # Scores are the model's logits for (query, title + text), one pair per call.
-    ds = load_dataset(load_spec(spec).spec.datasets[0], data_root)
+    ds = load_dataset(load_plan(spec).datasets[0], data_root)
     q = ds.queries[qid]
     model = load_cross_encoder("ms-marco-MiniLM-L-12-v2", EncodeOptions(batch_size=1, max_length=512))
     direct = model.score([(q.text, ds.docs[d.doc_id].default_text()) for d in d20])
@@ -157,10 +155,10 @@ def test_cascade_on_one_query_uses_the_models_own_scores(tmp_path: Path, data_ro
 @pytest.mark.parametrize(
     ("systems", "message"),
     [
-        ("  ce: {type: rerank, depth: 10}", "needs candidates from a stage before it"),
+        ("  ce: {type: rerank, top: 10}", "needs candidates from a stage before it"),
         (f'  ce: [{{type: run, path: "{RUN}"}}, {{type: rerank, model: all-MiniLM-L6-v2}}]', "cross-encoder"),
         (f'  ce: [{{type: run, path: "{RUN}"}}, {{type: rerank, model: ms-marco-MiniLM-L12-v2}}]', "did you mean"),
-        (f'  ce: [{{type: run, path: "{RUN}"}}, {{type: rerank, depth: 0}}]', "depth"),
+        (f'  ce: [{{type: run, path: "{RUN}"}}, {{type: rerank, top: 0}}]', "'top'"),
         (f'  ce: [{{type: run, path: "{RUN}"}}, {{type: rerank, top_k: 10}}]', "unknown key 'top_k'"),
     ],
 )
@@ -191,8 +189,8 @@ def test_dl19_bm25_top100_reranked_reaches_acceptance(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_scifact_bm25_top100_reranked_on_all_300_queries(tmp_path: Path) -> None:
     """BM25 top 100 -> cross-encoder on the 300 SciFact test queries (30,000 pairs; about 25 min
-    on 2 free cores, seconds with a warm pair cache). Measured nDCG@10: BM25 0.6762; depth 10
-    0.6839, 20 0.6899, 50 0.6767, 100 0.6802. The gain at depth 100 (+0.004, 56 wins / 49 losses
+    on 2 free cores, seconds with a warm pair cache). Measured nDCG@10: BM25 0.6762; top 10
+    0.6839, 20 0.6899, 50 0.6767, 100 0.6802. The gain at top 100 (+0.004, 56 wins / 49 losses
     / 195 ties) is not significant (paired t p = 0.78); on the first 100 queries it is a loss
     (0.7225 -> 0.7182), as references.md reports."""
     path = tmp_path / "spec.yaml"
@@ -206,7 +204,7 @@ systems:
   bm25: {type: bm25, k1: 0.9, b: 0.4, depth: 1000}
   bm25-ce:
     - {type: use, system: bm25, depth: 100}
-    - {type: rerank, model: ms-marco-MiniLM-L-12-v2, depth: [10, 20, 50, 100]}
+    - {type: rerank, model: ms-marco-MiniLM-L-12-v2, top: [10, 20, 50, 100]}
 """,
         encoding="utf-8",
     )
@@ -217,7 +215,7 @@ systems:
     agg = {c["system"]: c["aggregate"] for c in cells}
     assert agg["bm25"]["nDCG@10"] == pytest.approx(0.6762, abs=5e-5)
     expected = {10: 0.6839, 20: 0.6899, 50: 0.6767, 100: 0.6802}
-    for depth, value in expected.items():
-        assert agg[f"bm25-ce@depth={depth}"]["nDCG@10"] == pytest.approx(value, abs=5e-4)
-        assert agg[f"bm25-ce@depth={depth}"]["R@100"] == pytest.approx(agg["bm25"]["R@100"], abs=1e-12)
-    assert agg["bm25-ce@depth=100"]["nDCG@10"] > agg["bm25"]["nDCG@10"]
+    for top, value in expected.items():
+        assert agg[f"bm25-ce@top={top}"]["nDCG@10"] == pytest.approx(value, abs=5e-4)
+        assert agg[f"bm25-ce@top={top}"]["R@100"] == pytest.approx(agg["bm25"]["R@100"], abs=1e-12)
+    assert agg["bm25-ce@top=100"]["nDCG@10"] > agg["bm25"]["nDCG@10"]

@@ -1,4 +1,4 @@
-"""Spec loading: sweeps expand deterministically, env variables interpolate, names are checked."""
+"""Spec loading (harness.plan): sweeps expand deterministically, env variables interpolate, names are checked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SpecError
-from harness.spec import load_spec
+from harness.plan import load_plan
 
 
 def _write(tmp_path: Path, body: str) -> Path:
@@ -17,7 +17,7 @@ def _write(tmp_path: Path, body: str) -> Path:
 
 
 def test_scalar_lists_expand_into_named_variants(tmp_path: Path) -> None:
-    exp = load_spec(
+    exp = load_plan(
         _write(
             tmp_path,
             "name: sw\ndatasets: [beir/scifact/test]\nsystems:\n"
@@ -39,33 +39,33 @@ def test_scalar_lists_expand_into_named_variants(tmp_path: Path) -> None:
     # `fields` is a list-typed parameter: it is a value, not a sweep.
     assert v.stages[0].params.fields == ["title", "text"]  # type: ignore[attr-defined]
     # Loading twice gives the same names and config hashes.
-    again = load_spec(tmp_path / "s.yaml")
+    again = load_plan(tmp_path / "s.yaml")
     assert [(v.name, v.config_hash()) for v in again.systems] == [(v.name, v.config_hash()) for v in exp.systems]
 
 
 def test_env_interpolation_with_default(tmp_path: Path) -> None:
-    exp = load_spec(
+    exp = load_plan(
         _write(
             tmp_path,
             "name: e\ndatasets: [{path: '${COLL:-/data/x}', split: '${SPLIT}'}]\nsystems:\n  b: {type: bm25}\n",
         ),
         env={"SPLIT": "dev"},
     )
-    assert exp.spec.datasets[0].path == "/data/x"
-    assert exp.spec.datasets[0].split == "dev"
+    assert exp.datasets[0].path == "/data/x"
+    assert exp.datasets[0].split == "dev"
 
 
 def test_dataset_strings_and_subsets(tmp_path: Path) -> None:
-    exp = load_spec(
+    exp = load_plan(
         _write(
             tmp_path,
             "name: d\ndatasets:\n  - beir/scifact/test\n  - {id: beir/nfcorpus/test, queries: {sample: 20, seed: 3}}\n"
             "systems:\n  b: {type: bm25}\n",
         )
     )
-    assert exp.spec.datasets[0].id == "beir/scifact/test"
-    assert exp.spec.datasets[1].queries is not None
-    assert exp.spec.datasets[1].queries.sample == 20
+    assert exp.datasets[0].id == "beir/scifact/test"
+    assert exp.datasets[1].queries is not None
+    assert exp.datasets[1].queries.sample == 20
 
 
 def test_subset_needs_exactly_one_rule(tmp_path: Path) -> None:
@@ -75,32 +75,32 @@ def test_subset_needs_exactly_one_rule(tmp_path: Path) -> None:
         "systems:\n  b: {type: bm25}\n",
     )
     with pytest.raises(SpecError, match="exactly one") as exc:
-        load_spec(p)
+        load_plan(p)
     assert exc.value.line == 3
 
 
 def test_duplicate_dataset_names_rejected(tmp_path: Path) -> None:
     p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test, beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
     with pytest.raises(SpecError, match="two datasets are named"):
-        load_spec(p)
+        load_plan(p)
 
 
 def test_empty_sweep_rejected(tmp_path: Path) -> None:
     p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25, k1: []}\n")
     with pytest.raises(SpecError, match="sweep 'k1' is empty"):
-        load_spec(p)
+        load_plan(p)
 
 
 def test_experiment_name_must_be_a_safe_folder_name(tmp_path: Path) -> None:
     p = _write(tmp_path, "name: ../escape\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
     with pytest.raises(SpecError, match="'name'"):
-        load_spec(p)
+        load_plan(p)
 
 
 def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
     p = _write(tmp_path, "name: !!python/object/apply:os.system ['echo pwned']\ndatasets: []\nsystems: {}\n")
     with pytest.raises(SpecError, match="malformed YAML"):
-        load_spec(p)
+        load_plan(p)
 
 
 def test_shipped_experiments_load() -> None:
@@ -108,7 +108,7 @@ def test_shipped_experiments_load() -> None:
     specs = sorted(root.glob("*.yaml"))
     assert len(specs) >= 2
     for p in specs:
-        exp = load_spec(p, env={"HARNESS_DATA_ROOT": "/data"})
+        exp = load_plan(p, env={"HARNESS_DATA_ROOT": "/data"})
         assert exp.systems
 
 
@@ -125,5 +125,5 @@ def test_compare_gate_latency_sections_are_checked_at_load(
 ) -> None:
     p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n" + body)
     with pytest.raises(SpecError, match=needle) as exc:
-        load_spec(p)
+        load_plan(p)
     assert exc.value.line == 5

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy import stats as sps
 
-from harness.compare import compare, format_comparisons, parse_compare_config
+from harness.compare import compare, format_comparisons
 from harness.data.trec import read_qrels, read_run
-from harness.errors import EvalError, SpecError, SystemConfigError
+from harness.errors import EvalError, SystemConfigError
 from harness.evaluation import stats
 from harness.evaluation.measures import evaluate
 from harness.results import Cell, ResultSet, SystemInfo
+from harness.sections import CompareConfig
 
 # Two fixed paired samples (per-query nDCG-like values), 12 queries, no ties in |differences|.
 A = [0.61, 0.42, 0.88, 0.35, 0.70, 0.52, 0.93, 0.27, 0.66, 0.48, 0.81, 0.59]
@@ -170,12 +172,12 @@ def test_bad_input_is_a_typed_error() -> None:
         stats.adjust([0.1], "sidak")
     with pytest.raises(EvalError, match="p-value"):
         stats.adjust([1.5], "holm")
-    with pytest.raises(SpecError, match="unknown key 'tests_'"):
-        parse_compare_config({"tests_": ["t"]})
-    with pytest.raises(SpecError, match="correction"):
-        parse_compare_config({"correction": "sidak"})
-    with pytest.raises(SpecError, match="primary"):
-        parse_compare_config({"tests": ["wilcoxon"]})
+    with pytest.raises(ValidationError, match="tests_"):
+        CompareConfig.model_validate({"tests_": ["t"]})
+    with pytest.raises(ValidationError, match="correction"):
+        CompareConfig.model_validate({"correction": "sidak"})
+    with pytest.raises(ValidationError, match="primary"):
+        CompareConfig.model_validate({"tests": ["wilcoxon"]})
 
 
 # ------------------------------------------------------------------ DL19 acceptance
@@ -209,7 +211,7 @@ def dl19(data_root: Path) -> ResultSet:
 
 
 def test_dl19_neural_runs_are_significantly_better_than_bm25(dl19: ResultSet) -> None:
-    cfg = parse_compare_config({"baseline": "bm25", "randomisation": {"resamples": 2000, "seed": 0}})
+    cfg = CompareConfig.model_validate({"baseline": "bm25", "randomisation": {"resamples": 2000, "seed": 0}})
     comp = compare(dl19, cfg)
     rows = {r["system"]: r for r in comp["results"] if r["measure"] == "nDCG@10"}
     assert set(rows) == set(DL19_SYSTEMS) - {"bm25"}
@@ -264,7 +266,7 @@ def test_dl19_neural_runs_are_significantly_better_than_bm25(dl19: ResultSet) ->
 def test_comparisons_are_reproducible_and_json_clean(dl19: ResultSet) -> None:
     import json
 
-    cfg = parse_compare_config(
+    cfg = CompareConfig.model_validate(
         {
             "baseline": "bm25",
             "tests": ["t", "randomisation"],
@@ -277,4 +279,4 @@ def test_comparisons_are_reproducible_and_json_clean(dl19: ResultSet) -> None:
     text = json.dumps(one, allow_nan=False)
     assert json.loads(text) == one
     with pytest.raises(SystemConfigError, match=r"baseline system 'bm26' is not a system"):
-        compare(dl19, parse_compare_config({"baseline": "bm26"}))
+        compare(dl19, CompareConfig.model_validate({"baseline": "bm26"}))

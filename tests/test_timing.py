@@ -7,19 +7,21 @@ import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from harness.data.dataset import Dataset
 from harness.environment import environment, thread_counts
 from harness.errors import SpecError
+from harness.plan import StageConfig, SystemVariant, load_plan
 from harness.records import Doc, Query, Run, ScoredDoc
+from harness.runner.pipeline import run_pipeline
 from harness.sections import LatencyConfig
-from harness.spec import StageConfig, SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
-from harness.systems._pipeline import run_pipeline
-from harness.timing import latency_stats, parse_latency
+from harness.timing import latency_stats
 
 # ------------------------------------------------------------------ statistics
 
@@ -42,21 +44,23 @@ def test_latency_stats_of_one_and_of_no_sample() -> None:
     assert {k: one[k] for k in ("mean", "p50", "p99", "max")} == {"mean": 7.25, "p50": 7.25, "p99": 7.25, "max": 7.25}
 
 
-def test_latency_config_defaults_and_errors() -> None:
-    assert parse_latency(None) == LatencyConfig(mode="per-query", warmup=5, repeats=1)
-    assert parse_latency({"mode": "batch", "warmup": 0}).mode == "batch"
+def test_latency_config_defaults_and_errors(tmp_path: Path) -> None:
+    assert LatencyConfig() == LatencyConfig(mode="per-query", warmup=5, repeats=1)
+    assert LatencyConfig.model_validate({"mode": "batch", "warmup": 0}).mode == "batch"
     # An unquoted YAML `off` arrives as False.
-    assert parse_latency(yaml.safe_load("mode: off")).mode == "off"
-    with pytest.raises(SpecError, match=r"latency\.mode"):
-        parse_latency({"mode": True})
-    with pytest.raises(SpecError, match="unknown key 'warm_up'") as exc:
-        parse_latency({"warm_up": 3})
-    assert exc.value.hint is not None
-    assert "warmup" in exc.value.hint
-    with pytest.raises(SpecError, match=r"latency\.mode"):
-        parse_latency({"mode": "sometimes"})
-    with pytest.raises(SpecError, match=r"latency\.repeats"):
-        parse_latency({"repeats": 0})
+    assert LatencyConfig.model_validate(yaml.safe_load("mode: off")).mode == "off"
+    for bad in ({"mode": True}, {"mode": "sometimes"}, {"repeats": 0}, {"warm_up": 3}):
+        with pytest.raises(ValidationError):
+            LatencyConfig.model_validate(bad)
+    # In a spec: one line naming the key, the valid keys and the line.
+    spec = tmp_path / "s.yaml"
+    head = "name: t\ndatasets: [beir/scifact/test]\nsystems: {b: {type: bm25}}\n"
+    spec.write_text(head + "latency:\n  warm_up: 3\n")
+    with pytest.raises(SpecError, match="unknown key 'warm_up'; did you mean 'warmup'") as exc:
+        load_plan(spec)
+    assert exc.value.line == 5
+    spec.write_text(head + "latency: {mode: off}\n")
+    assert load_plan(spec).settings.latency.mode == "off"
 
 
 def test_environment_fingerprint_is_stable_and_complete() -> None:
@@ -152,7 +156,7 @@ def _oversleep_ms() -> float:
 
 
 def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    out = run_pipeline(sleep_variant, _ctx(tmp_path), {"warmup": 2})
+    out = run_pipeline(sleep_variant, _ctx(tmp_path), LatencyConfig(warmup=2))
     late = _oversleep_ms()
     tol1, tol2 = 3.0 + 2 * late, 5.0 + 4 * late  # one sleep, two sleeps
     t = json.loads(json.dumps(out.timing.to_dict()))  # JSON-serialisable as is
@@ -191,7 +195,7 @@ def test_per_query_latency_matches_known_sleeps(sleep_variant: SystemVariant, tm
 
 
 def test_per_query_pass_feeds_each_stage_one_query(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    run_pipeline(sleep_variant, _ctx(tmp_path, 6), {"warmup": 2})
+    run_pipeline(sleep_variant, _ctx(tmp_path, 6), LatencyConfig(warmup=2))
     firsts = [c for c in CALLS if c[0] == "first"]
     seconds = [c for c in CALLS if c[0] == "second"]
     # 2 warm-up queries, one batch of 6, then 6 single queries
@@ -200,8 +204,33 @@ def test_per_query_pass_feeds_each_stage_one_query(sleep_variant: SystemVariant,
         assert previous == queries  # the later stage gets exactly that query's slice
 
 
+class ProgressProbe(Stage):
+    """Records, at each call, whether it may draw progress bars."""
+
+    Params = StageParams
+    first_stage = False
+    seen: ClassVar[list[tuple[int, bool]]] = []
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        assert previous is not None
+        ProgressProbe.seen.append((len(queries), self.progress))
+        return previous
+
+
+def test_progress_bars_only_in_the_batch_pass(
+    sleep_variant: SystemVariant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(STAGES._items, "test-probe", ProgressProbe)
+    ProgressProbe.seen = []
+    variant = SystemVariant("probe", "probe", (sleep_variant.stages[0], StageConfig("test-probe", StageParams())))
+    ctx = StageContext(base_dir=tmp_path, data_root=tmp_path, dataset=_dataset(3), progress=True)
+    run_pipeline(variant, ctx, LatencyConfig(warmup=1))
+    # warm-up (1 query) and per-query passes (3) quiet; the batch pass (3 queries) may draw
+    assert ProgressProbe.seen == [(1, False), (3, True), (1, False), (1, False), (1, False)]
+
+
 def test_costs_recorded_when_computed_are_kept(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 2), {"mode": "batch", "warmup": 0}).timing.to_dict()
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 2), LatencyConfig(mode="batch", warmup=0)).timing.to_dict()
     first = t["stages"][0]
     assert first["cached"] is True
     assert first["costs"]["build_s"] == 12.5
@@ -220,7 +249,7 @@ def test_costs_recorded_when_computed_are_kept(sleep_variant: SystemVariant, tmp
 def test_batch_and_off_modes_time_no_single_queries(
     sleep_variant: SystemVariant, tmp_path: Path, mode: str, calls: int
 ) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 3), {"mode": mode, "warmup": 2}).timing.to_dict()
+    t = run_pipeline(sleep_variant, _ctx(tmp_path, 3), LatencyConfig(mode=mode, warmup=2)).timing.to_dict()
     assert t["samples_ms"] == []
     assert t["latency"]["n"] == 0
     assert t["batch"]["queries"] == 3
@@ -228,7 +257,9 @@ def test_batch_and_off_modes_time_no_single_queries(
 
 
 def test_repeats_and_max_queries(sleep_variant: SystemVariant, tmp_path: Path) -> None:
-    t = run_pipeline(sleep_variant, _ctx(tmp_path, 5), {"warmup": 0, "repeats": 2, "max_queries": 3}).timing.to_dict()
+    t = run_pipeline(
+        sleep_variant, _ctx(tmp_path, 5), LatencyConfig(warmup=0, repeats=2, max_queries=3)
+    ).timing.to_dict()
     assert t["query_ids"] == ["q0", "q1", "q2", "q0", "q1", "q2"]
     assert t["latency"]["n"] == 6
     assert len(t["stages"][0]["samples_ms"]) == 6
@@ -254,7 +285,7 @@ def test_cached_online_work_counts_at_its_recorded_cost(
     monkeypatch.setitem(STAGES._items, "test-cached", CachedScores)
     stages = (sleep_variant.stages[0], StageConfig("test-cached", StageParams()))
     variant = SystemVariant("cached", "cached", stages)
-    t = run_pipeline(variant, _ctx(tmp_path, 4), {"warmup": 1}).timing.to_dict()
+    t = run_pipeline(variant, _ctx(tmp_path, 4), LatencyConfig(warmup=1)).timing.to_dict()
     late = _oversleep_ms()
     cached = t["stages"][1]
     assert 31.0 - 0.1 <= cached["latency"]["p50"] <= 31.0 + 3.0 + 2 * late

@@ -18,8 +18,13 @@ def compare_cmd(
     measure: Annotated[list[str], typer.Option("-m", "--measure", help="restrict to a measure; repeatable")] = [],  # noqa: B006
 ) -> None:
     """Show significance tests and confidence intervals of every system against the baseline system."""
-    from harness.compare import compare, format_comparisons, parse_compare_config
+    from pydantic import ValidationError
+
+    from harness.compare import compare, format_comparisons
+    from harness.errors import SpecError
+    from harness.plan.spec_model import format_pydantic
     from harness.results import ResultSet
+    from harness.sections import CompareConfig
 
     results = ResultSet.load(results_dir)
     comparisons = results.comparisons
@@ -34,5 +39,10 @@ def compare_cmd(
         stored = dict(comparisons.get("config", {})) if comparisons else {}
         if not stored:
             stored = results.settings.compare.model_dump(mode="json", exclude_defaults=True)
-        comparisons = compare(results, parse_compare_config({**stored, **overrides}))
+        try:
+            config = CompareConfig.model_validate({**stored, **overrides})
+        except ValidationError as exc:
+            msg, _ = format_pydantic(exc, CompareConfig)
+            raise SpecError(f"compare: {msg}", hint="check --baseline, --correction and -m") from None
+        comparisons = compare(results, config)
     typer.echo(format_comparisons(comparisons))

@@ -62,20 +62,15 @@ def parse_threshold_options(values: Sequence[str], option: str) -> float | dict[
 
 
 def _spec_gate(path: Path) -> dict[str, Any]:
-    import yaml
+    """The gate: keys a spec (or a file of gate rules) sets, checked with file:line errors."""
+    import os
 
-    from harness.errors import GateError
+    from harness.data.resolve import data_root
+    from harness.plan import load_section
+    from harness.sections import GateRules
 
-    if not path.is_file():
-        raise GateError("spec file not found", path=path, hint="give the spec whose gate: rules apply")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise GateError(f"malformed YAML ({exc})", path=path) from None
-    gate = data.get("gate", {}) if isinstance(data, dict) else {}
-    if not isinstance(gate, dict):
-        raise GateError("the spec's gate: section must be a mapping", path=path)
-    return gate
+    env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root().resolve())}
+    return load_section(path, "gate", GateRules, env=env).model_dump(exclude_unset=True)
 
 
 def _resolve_snapshot(text: str, spec_dir: Path | None) -> Path:

@@ -27,17 +27,14 @@ def run(
     import os
 
     from harness.data.resolve import data_root as resolve_root
+    from harness.plan import load_plan
     from harness.runner import RunOptions, output_dir, run_experiment
-    from harness.spec import load_spec
 
     root = resolve_root(data_root).resolve()
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
-    exp = load_spec(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)})
-    out = output_dir(exp, output)
-    from harness.timing import parse_latency
-
-    parse_latency(exp.spec.latency)  # a bad latency: mapping fails before any work
-    results = run_experiment(exp, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
+    plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)})
+    out = output_dir(plan, output)
+    results = run_experiment(plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
     typer.echo(summary_table(results))
     typer.echo(f"\nresults: {out / 'results.json'}")
     if not no_report:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from pathlib import Path
 
 from harness.data.dataset import Dataset
@@ -32,14 +33,28 @@ def _judged_queries(loaded: Loaded, ref: DatasetRef) -> list[str]:
     return [q for q in loaded.queries if q in loaded.qrels]
 
 
+class SubsetWarning(UserWarning):
+    """A query subset asks for more queries than the dataset judges."""
+
+
 def select(qids: list[str], ref: DatasetRef) -> list[str]:
+    """The judged queries `ref.queries` keeps. A rule asking for more than there are keeps
+    them all, and says so: the results then hold fewer queries than the spec reads."""
     rule = ref.queries
     if rule is None:
         return qids
+    wanted = rule.first if rule.first is not None else rule.sample
+    if wanted is not None and wanted > len(qids):
+        how = "first" if rule.first is not None else "sample"
+        warnings.warn(
+            f"dataset {ref.display_name()}: queries: {{{how}: {wanted}}} asks for more queries than the "
+            f"{len(qids)} it judges; evaluating all {len(qids)}",
+            SubsetWarning,
+            stacklevel=2,
+        )
     if rule.first is not None:
         return qids[: rule.first]
-    assert rule.sample is not None  # the QuerySubset validator guarantees one rule
-    if rule.sample >= len(qids):
+    if rule.sample is None or rule.sample >= len(qids):
         return qids
     keep = set(random.Random(rule.seed).sample(sorted(qids), rule.sample))
     return [q for q in qids if q in keep]

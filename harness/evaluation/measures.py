@@ -9,6 +9,7 @@ answer as an empty ranking, so it is scored (0 for most measures) and counted in
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,31 @@ _FAMILIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "SetAP": lambda p: "set_map",
 }
 _COUNTS = {"NumRet", "NumRel"}
-_SUPPORTED_PARAMS = {"cutoff", "rel", "judged_only", "recall"}
+
+# The parameters each exposed family takes: those of the family's ir_measures definition
+# (SUPPORTED_PARAMS) that this harness passes on to pytrec_eval: `rel` (relevance_level),
+# `judged_only` (judged_docs_only_flag) and `cutoff` (the trec_eval measure's suffix; for RR the
+# run's cut). A parameter missing below is either missing from the ir_measures definition (nDCG
+# has no `rel`; Bpref, infAP, NumRet, NumRel and SetR have no `judged_only`) or has no trec_eval
+# equivalent here (nDCG's `dcg` and `gains`, SetP's `relative`, SetF's `beta`). NumRel(rel=2) is
+# kept: the pinned pytrec_eval applies relevance_level to num_rel, as trec_eval -l2 does.
+_PARAMS: dict[str, frozenset[str]] = {
+    "P": frozenset({"cutoff", "rel", "judged_only"}),
+    "R": frozenset({"cutoff", "rel", "judged_only"}),
+    "Success": frozenset({"cutoff", "rel", "judged_only"}),
+    "nDCG": frozenset({"cutoff", "judged_only"}),
+    "AP": frozenset({"cutoff", "rel", "judged_only"}),
+    "RR": frozenset({"cutoff", "rel", "judged_only"}),
+    "Rprec": frozenset({"rel", "judged_only"}),
+    "Bpref": frozenset({"rel"}),
+    "infAP": frozenset({"rel"}),
+    "NumRet": frozenset({"rel"}),
+    "NumRel": frozenset({"rel"}),
+    "SetP": frozenset({"rel", "judged_only"}),
+    "SetR": frozenset({"rel"}),
+    "SetF": frozenset({"rel", "judged_only"}),
+    "SetAP": frozenset({"rel", "judged_only"}),
+}
 
 
 def supported_families() -> list[str]:
@@ -91,17 +116,56 @@ def _trec_eval_hint(text: str) -> str:
     return f"'{text}' is trec_eval's name; here measures take ir_measures names: -m {' -m '.join(names)}"
 
 
+def _takes(family: str) -> str:
+    accepted = sorted(_PARAMS[family])
+    return f"{family} takes {', '.join(accepted)}" if accepted else f"{family} takes no parameters"
+
+
+def _check_params(text: str, family: str, params: Mapping[str, Any]) -> None:
+    """Parameters the family does not take, and values trec_eval cannot use, are errors."""
+    extra = sorted(set(params) - _PARAMS[family])
+    if extra:
+        raise EvalError(
+            f"measure '{text}': {family} has no parameter {', '.join(map(repr, extra))}", hint=_takes(family)
+        )
+    cutoff = params.get("cutoff")
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, int) or cutoff < 1):
+        raise EvalError(
+            f"measure '{text}': the cut-off must be a whole number of at least 1 (got {cutoff!r})",
+            hint=f"e.g. {family}@10",
+        )
+    rel = params.get("rel")
+    if rel is not None and (isinstance(rel, bool) or not isinstance(rel, int)):
+        raise EvalError(
+            f"measure '{text}': rel must be a whole relevance grade (got {rel!r})", hint=f"e.g. {family}(rel=2)"
+        )
+    judged = params.get("judged_only")
+    if judged is not None and not isinstance(judged, bool):
+        raise EvalError(f"measure '{text}': judged_only must be True or False (got {judged!r})")
+
+
+def _family_of(text: str) -> str:
+    return text.strip().split("(")[0].split("@")[0].strip()
+
+
 def parse_measure(text: str) -> Measure:
     """Parse an ir_measures name into a Measure, or raise EvalError naming the fix."""
     import ir_measures
 
+    family = _family_of(text)
+    if re.search(r"@\s*-", text):  # ir_measures' own message for this is a generic parse error
+        raise EvalError(f"measure '{text}': the cut-off must be a whole number of at least 1", hint=f"e.g. {family}@10")
     try:
         m = ir_measures.parse_measure(text.strip())
+    except KeyError as exc:  # ir_measures' word for a parameter the family does not define
+        if family in _PARAMS:
+            raise EvalError(f"measure '{text}': {family} has no parameter {exc}", hint=_takes(family)) from None
+        raise EvalError(f"cannot parse measure '{text}' (unknown parameter {exc})") from None
     except (ValueError, NameError, SyntaxError, TypeError, AttributeError) as exc:
         raise EvalError(
             f"cannot parse measure '{text}' ({exc})",
             hint=_trec_eval_hint(text)
-            or did_you_mean(text.split("@")[0], supported_families())
+            or did_you_mean(family, supported_families())
             + "use ir_measures names such as nDCG@10, RR@10, R@100, AP, P@10",
         ) from None
     family = str(m.NAME)
@@ -111,9 +175,7 @@ def parse_measure(text: str) -> Measure:
             hint=f"{did_you_mean(family, supported_families())}supported: {', '.join(supported_families())}",
         )
     params = dict(m.params)
-    extra = set(params) - _SUPPORTED_PARAMS
-    if extra:
-        raise EvalError(f"measure '{text}': parameter(s) {sorted(extra)} are not supported")
+    _check_params(text, family, params)
     trec = _FAMILIES[family](params)
     depth = _cutoff(params) if family == "RR" else None
     return Measure(

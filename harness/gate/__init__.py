@@ -39,7 +39,7 @@ from __future__ import annotations
 from harness.gate.engine import run_gate
 from harness.gate.outcome import Check, GateReport, Verdict
 from harness.gate.render import format_junit, format_markdown, format_table, report_to_dict
-from harness.gate.rules import merge_rules, validate_rules
+from harness.gate.rules import merge_rules
 from harness.gate.snapshot import (
     SNAPSHOT_FORMAT,
     SNAPSHOT_VERSION,
@@ -69,5 +69,4 @@ __all__ = [
     "report_to_dict",
     "run_gate",
     "save_snapshot",
-    "validate_rules",
 ]

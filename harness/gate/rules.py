@@ -1,4 +1,6 @@
-"""The gate's rules from raw `gate:` mappings (a spec file, results.json, the command line)."""
+"""The gate's rules: the typed `gate:` settings (results.json, a spec given with --spec) merged
+with the command line. The spec's section is parsed by harness.plan when it loads; this module
+only merges layers and validates the merged result."""
 
 from __future__ import annotations
 
@@ -9,23 +11,6 @@ from pydantic import ValidationError
 
 from harness.errors import GateError
 from harness.sections import GateRules
-
-
-def validate_rules(raw: Mapping[str, Any] | None, *, source: str = "gate") -> GateRules:
-    """A `gate:` mapping as GateRules; a GateError names the key and what is accepted."""
-    try:
-        return GateRules.model_validate(dict(raw or {}))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            raise GateError(
-                f"{source}: unknown key '{where}'", hint="valid keys: " + ", ".join(GateRules.model_fields)
-            ) from None
-        raise GateError(
-            f"{source}.{where}: {err['msg']} (got {err.get('input')!r})",
-            hint="see harness/gate/__init__.py for the rules and their defaults",
-        ) from None
 
 
 def merge_rules(*layers: Mapping[str, Any] | None) -> GateRules:
@@ -41,4 +26,10 @@ def merge_rules(*layers: Mapping[str, Any] | None) -> GateRules:
                 merged[k] = {**merged[k], **v}
             else:
                 merged[k] = v
-    return validate_rules(merged)
+    try:
+        return GateRules.model_validate(merged)
+    except ValidationError as exc:
+        from harness.plan.spec_model import format_pydantic
+
+        msg, _ = format_pydantic(exc, GateRules)
+        raise GateError(f"gate rules: {msg}", hint="check the --max-drop/--margin/--latency-* options") from None

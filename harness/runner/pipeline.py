@@ -22,7 +22,6 @@ The result's `timing` is a typed `harness.timing.Timing`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +29,12 @@ from typing import Any
 
 from harness.environment import current_rss_bytes, environment, peak_rss_bytes, thread_counts
 from harness.errors import SystemConfigError
+from harness.plan.order import dependencies
+from harness.plan.variants import SystemVariant
 from harness.records import Query, Run
 from harness.sections import LatencyConfig
-from harness.spec import SystemVariant
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
-from harness.systems._order import dependencies
-from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, StageTiming, Timing, parse_latency
+from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, StageTiming, Timing
 
 
 @dataclass
@@ -95,7 +94,7 @@ class _Pipeline:
             if self.drop_identical[i]:
                 previous = _drop_identical(previous)
             elapsed = time.perf_counter() - t0
-            extra = float(getattr(stage, "replayed_s", 0.0) or 0.0)
+            extra = stage.replayed_s
             if seconds is not None:
                 seconds[i] += elapsed + extra
             if replayed is not None:
@@ -126,23 +125,18 @@ def _json_costs(costs: Any) -> dict[str, Any]:
 def _quiet(stages: Sequence[Stage]) -> Iterator[None]:
     """Stages searching one query at a time draw no progress bars (a bar per query floods the
     terminal); the batch pass keeps them."""
-    saved = [stage.ctx for stage in stages]
+    saved = [stage.progress for stage in stages]
     for stage in stages:
-        stage.ctx = dataclasses.replace(stage.ctx, progress=False)
+        stage.set_progress(False)
     try:
         yield
     finally:
-        for stage, ctx in zip(stages, saved, strict=True):
-            stage.ctx = ctx
+        for stage, on in zip(stages, saved, strict=True):
+            stage.set_progress(on)
 
 
-def run_pipeline(
-    variant: SystemVariant,
-    ctx: StageContext,
-    latency: Mapping[str, Any] | LatencyConfig | None = None,
-) -> PipelineOutput:
-    """Prepare every stage, produce the run in one batch pass, and time it as configured."""
-    cfg = parse_latency(latency)
+def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) -> PipelineOutput:
+    """Prepare every stage, produce the run in one batch pass, and time it as `cfg` says."""
     queries = list(ctx.dataset.queries.values())
     pipe = _Pipeline(variant, ctx)
     rss_start = current_rss_bytes()
@@ -201,7 +195,7 @@ def run_pipeline(
                         t.samples_ms.append(_r(s * 1000))
 
     for t, stage in zip(timings, pipe.stages, strict=True):  # after search, which may add to them
-        t.costs = _json_costs(getattr(stage, "costs", {}))
+        t.costs = _json_costs(stage.costs)
     stages = tuple(
         StageTiming(
             type=t.type,

@@ -2,6 +2,7 @@
 
 The runner never branches on type names: it looks the type up in `STAGES`, validates the
 stage's parameters with the stage's own `Params` model, and calls `prepare` then `search`.
+This package knows nothing of specs, plans or runners (they import it, never the reverse).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class StageParams(BaseModel):
     """Base of every stage's parameters: frozen, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key_hints: ClassVar[Mapping[str, str]] = {}
+    """Keys that are not parameters of this stage but mean something elsewhere, with the hint
+    to give instead of "unknown key" (e.g. a rerank stage's `depth` -> use `top`)."""
 
 
 class RetrieverParams(StageParams):
@@ -55,8 +60,8 @@ class Stage(ABC):
 
     `search` must accept any subset of the queries, one at a time included: the pipeline
     times each query alone (later stages then get that query's run from the stage before)
-    besides the batch pass that produces the run. During the per-query pass `self.ctx` is
-    replaced by a copy with `progress=False`.
+    besides the batch pass that produces the run. Stages draw progress bars only while
+    `self.progress` is true; the pipeline turns it off (`set_progress`) for single queries.
 
     Offline costs: `prepare` may record what it built in `self.costs` (JSON values only),
     which the pipeline stores with the cell's timing. Known keys:
@@ -80,19 +85,33 @@ class Stage(ABC):
     Params: ClassVar[type[StageParams]]
     first_stage: ClassVar[bool] = True
 
+    costs: dict[str, Any]
+    """Offline costs (see above); read by the pipeline after all passes."""
+    replayed_s: float
+    """Seconds of cached work the last `search` call served (see above)."""
+    progress: bool
+    """Whether this stage may draw progress bars now."""
+
     def __init__(self, params: StageParams, ctx: StageContext) -> None:
         self.params = params
         self.ctx = ctx
-        self.costs: dict[str, Any] = {}
-        self.replayed_s: float = 0.0
+        self.costs = {}
+        self.replayed_s = 0.0
+        self.progress = ctx.progress
+
+    def set_progress(self, on: bool) -> None:
+        """Allow or forbid progress bars (a bar per single-query call floods the terminal)."""
+        self.progress = on
 
     @classmethod
     def dependencies(cls, params: StageParams) -> list[str]:
         """Names of other systems of the spec whose runs this stage reads from ctx.runs."""
         return []
 
-    def input_fingerprint(self) -> str:
-        """Content hash of inputs the parameters only name (files); part of the cache key."""
+    @classmethod
+    def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
+        """Content hash of inputs the parameters only name (files, models); part of a cell's
+        key. A classmethod: the runner keys every cell without building its stages."""
         return ""
 
     def prepare(self) -> None:  # noqa: B027 - optional hook, most stages index here

@@ -70,12 +70,12 @@ class BM25(Stage):
             [self._doc_text(d.title, d.text) for d in docs],
             update_vocab=True,
             return_as="ids",
-            show_progress=self.ctx.progress,
+            show_progress=self.progress,
         )
         self.retriever = bm25s.BM25(
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
         )
-        self.retriever.index((tokens, self.tokenizer.get_vocab_dict()), show_progress=self.ctx.progress)
+        self.retriever.index((tokens, self.tokenizer.get_vocab_dict()), show_progress=self.progress)
         build_s = time.perf_counter() - t0
         # bm25s keeps the index as a CSC matrix of precomputed scores; its arrays are the index.
         arrays = getattr(self.retriever, "scores", {}) or {}
@@ -94,7 +94,7 @@ class BM25(Stage):
         tokens = self.tokenizer.tokenize(
             [q.text for q in queries], update_vocab=False, return_as="ids", show_progress=False
         )
-        docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=self.ctx.progress, n_threads=1)
+        docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=self.progress, n_threads=1)
         out: dict[str, list[ScoredDoc]] = {}
         for qi, q in enumerate(queries):
             # Lucene returns nothing for a document that matches no query term; bm25s returns

@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import Field, model_validator
 
@@ -33,7 +33,7 @@ from harness.errors import SystemConfigError
 from harness.models.encoders import BiEncoder, EncodeOptions, load_bi_encoder
 from harness.models.registry import ResolvedModel, resolve_model
 from harness.records import Doc, Query, Run, ScoredDoc
-from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
 TextField = Literal["title", "text"]
@@ -217,8 +217,11 @@ class Dense(Stage):
             overrides["normalize"] = self.params.normalize
         return replace(resolved, spec=replace(resolved.spec, **overrides)) if overrides else resolved
 
-    def input_fingerprint(self) -> str:
-        return self._resolved().files_hash
+    @classmethod
+    def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
+        # pooling/normalize overrides change no model file, so the plain resolution keys it
+        model = cast(DenseParams, params).model
+        return resolve_model(model, kind="bi-encoder", base_dir=ctx.base_dir).files_hash
 
     def prepare(self) -> None:
         import faiss
@@ -236,7 +239,7 @@ class Dense(Stage):
         self.doc_ids = [d.doc_id for d in docs]
         resolved = self._resolved()
         self.resolved = resolved
-        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.ctx.progress))
+        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress))
         store = ArtefactStore()
         emb_key = embeddings_key(resolved, p, corpus_fingerprint(docs))
 

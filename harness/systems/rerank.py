@@ -1,16 +1,17 @@
-"""Cross-encoder re-ranking of the top `depth` candidates of the stage before it.
+"""Cross-encoder re-ranking of the `top` candidates of the stage before it.
 
     bm25-ce:
       - {type: bm25, depth: 100}
-      - {type: rerank, model: ms-marco-MiniLM-L-12-v2, depth: [10, 20, 50, 100]}
+      - {type: rerank, model: ms-marco-MiniLM-L-12-v2, top: [10, 20, 50, 100]}
 
-The standard cascade: the top `depth` candidates are re-scored by the cross-encoder and ranked
-by that score; the candidates below `depth` keep their order after them, with scores shifted
-below the lowest cross-encoder score.
+The standard cascade: the `top` candidates are re-scored by the cross-encoder and ranked by
+that score; the candidates below them keep their order after them, with scores shifted below
+the lowest cross-encoder score. (`top`, not `depth`: a retriever's `depth` is how many
+documents it returns, and the stage before decides that here.)
 
 Pair scores are cached per (model content hash, max_length, batch_size, query text, document
 text) in one SQLite file per model setting under the artefact cache (``pair-scores/``), so a
-depth sweep {10, 20, 50, 100} scores each pair once and an unchanged re-run scores nothing.
+`top` sweep {10, 20, 50, 100} scores each pair once and an unchanged re-run scores nothing.
 
 The model is loaded by `harness.models.encoders.load_cross_encoder` (onnxruntime and tokenizers
 for the ONNX export, no torch). The default batch size is 1, on purpose: the shipped model is a
@@ -28,16 +29,16 @@ import json
 import sqlite3
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import Field
 
 from harness.errors import SystemConfigError
 from harness.records import Doc, Query, Run, ScoredDoc
-from harness.systems import STAGES, Stage, StageParams
+from harness.systems import STAGES, Stage, StageContext, StageParams
 
 if TYPE_CHECKING:
     from harness.models.registry import ResolvedModel
@@ -48,7 +49,12 @@ SCORE_SCHEMA = 2
 
 class RerankParams(StageParams):
     model: str = Field(default="ms-marco-MiniLM-L-12-v2", description="alias, local folder or Hugging Face id")
-    depth: int = Field(default=100, gt=0, description="candidates re-scored per query; the rest keep their order")
+    top: int = Field(default=100, gt=0, description="candidates re-scored per query; the rest keep their order")
+
+    key_hints: ClassVar[Mapping[str, str]] = {
+        "depth": "write top: N for the number of candidates re-scored; the stage before decides how many "
+        "documents there are (its depth)"
+    }
     max_length: int = Field(default=512, gt=8, le=8192, description="tokens per (query, document) pair")
     batch_size: int = Field(default=1, gt=0, le=4096, description="pairs per model call (see module docs)")
     threads: int | None = Field(default=None, gt=0, description="onnxruntime intra-op threads (default: all)")
@@ -148,17 +154,19 @@ class Rerank(Stage):
     params: RerankParams
     first_stage = False
 
-    def _resolve(self) -> ResolvedModel:
+    @staticmethod
+    def _resolve(params: RerankParams, ctx: StageContext) -> ResolvedModel:
         from harness.models import resolve_model
 
-        return resolve_model(self.params.model, kind="cross-encoder", base_dir=self.ctx.base_dir)
+        return resolve_model(params.model, kind="cross-encoder", base_dir=ctx.base_dir)
 
-    def input_fingerprint(self) -> str:
-        return self._resolve().files_hash
+    @classmethod
+    def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
+        return cls._resolve(cast(RerankParams, params), ctx).files_hash
 
     def prepare(self) -> None:
         t0 = time.perf_counter()
-        resolved = self._resolve()
+        resolved = self._resolve(self.params, self.ctx)
         if resolved.kind != "cross-encoder":
             raise SystemConfigError(
                 f"model '{self.params.model}' is a {resolved.kind}, not a cross-encoder",
@@ -238,10 +246,10 @@ class Rerank(Stage):
 
         self.stats = ScoringStats()
         out: dict[str, list[ScoredDoc]] = {}
-        bar = tqdm(queries, desc="rerank", unit="q", disable=not self.ctx.progress or len(queries) < 2, leave=False)
+        bar = tqdm(queries, desc="rerank", unit="q", disable=not self.progress or len(queries) < 2, leave=False)
         for q in bar:
             candidates = previous.get(q.query_id, ())
-            head = candidates[: self.params.depth]
+            head = candidates[: self.params.top]
             out[q.query_id] = cascade(candidates, self._scores(q, head))
         if len(queries) > 1 or "pairs" not in self.costs:  # the batch pass, not a per-query timing
             self.costs.update(

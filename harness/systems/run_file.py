@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from pydantic import Field
 
 from harness.data.trec import read_run
 from harness.fsutil import sha256_file
 from harness.records import Query, Run
-from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 
 
 class RunFileParams(RetrieverParams):
@@ -22,16 +23,18 @@ class RunFile(Stage):
     Params = RunFileParams
     params: RunFileParams
 
-    def resolved_path(self) -> Path:
-        p = Path(self.params.path.replace("{dataset}", self.ctx.dataset.name))
-        return p if p.is_absolute() else self.ctx.base_dir / p
+    @staticmethod
+    def resolved_path(params: RunFileParams, ctx: StageContext) -> Path:
+        p = Path(params.path.replace("{dataset}", ctx.dataset.name))
+        return p if p.is_absolute() else ctx.base_dir / p
 
-    def input_fingerprint(self) -> str:
-        path = self.resolved_path()
+    @classmethod
+    def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
+        path = cls.resolved_path(cast(RunFileParams, params), ctx)
         return sha256_file(path) if path.is_file() else "missing"
 
     def prepare(self) -> None:
-        self.run = read_run(self.resolved_path())
+        self.run = read_run(self.resolved_path(self.params, self.ctx))
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         return Run({q.query_id: self.run.get(q.query_id, ())[: self.params.depth] for q in queries})

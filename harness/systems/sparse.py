@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -20,7 +20,7 @@ from harness.errors import SystemConfigError
 from harness.models.encoders import EncodeOptions, SparseEncoderModel, load_sparse_encoder
 from harness.models.registry import ResolvedModel, resolve_model
 from harness.records import Query, Run, ScoredDoc
-from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 from harness.systems.dense import DEFAULT_FIELDS, TextField, corpus_fingerprint, doc_text, top_k_rows
 
 FORMAT = 1
@@ -58,8 +58,10 @@ class Splade(Stage):
     def _resolved(self) -> ResolvedModel:
         return resolve_model(self.params.model, kind="sparse", base_dir=self.ctx.base_dir)
 
-    def input_fingerprint(self) -> str:
-        return self._resolved().files_hash
+    @classmethod
+    def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
+        model = cast(SpladeParams, params).model
+        return resolve_model(model, kind="sparse", base_dir=ctx.base_dir).files_hash
 
     def prepare(self) -> None:
         p = self.params
@@ -73,9 +75,7 @@ class Splade(Stage):
         resolved = self._resolved()
         self.encoder: SparseEncoderModel = load_sparse_encoder(
             resolved,
-            EncodeOptions(
-                batch_size=p.batch_size, threads=p.threads, max_length=p.max_length, progress=self.ctx.progress
-            ),
+            EncodeOptions(batch_size=p.batch_size, threads=p.threads, max_length=p.max_length, progress=self.progress),
         )
         key = make_key(
             what="splade-doc-vectors",

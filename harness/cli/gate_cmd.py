@@ -82,6 +82,37 @@ def _resolve_snapshot(text: str, spec_dir: Path | None) -> Path:
     return alt if alt.exists() else p
 
 
+def _cli_rules(
+    max_drop: list[str],
+    margin: list[str],
+    alpha: float | None,
+    correction: str | None,
+    exact: list[str],
+    latency_growth: float | None,
+    latency_clock: str | None,
+) -> dict[str, Any]:
+    """The gate rules given on the command line, as a `gate:` mapping (they win over the spec's)."""
+    cli: dict[str, Any] = {}
+    if max_drop:
+        cli["max_drop"] = parse_threshold_options(max_drop, "--max-drop")
+    if margin:
+        cli["margin"] = parse_threshold_options(margin, "--margin")
+    if alpha is not None:
+        cli["alpha"] = alpha
+    if correction is not None:
+        cli["correction"] = correction
+    if exact:
+        cli["exact"] = list(exact)
+    latency: dict[str, Any] = {}
+    if latency_growth is not None:
+        latency["max_growth"] = latency_growth
+    if latency_clock is not None:
+        latency["clock"] = latency_clock
+    if latency:
+        cli["latency"] = latency
+    return cli
+
+
 def gate_cmd(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
     snapshot: Annotated[
@@ -135,24 +166,9 @@ def gate_cmd(
     results = ResultSet.load(results_dir)
     stored = results.settings.gate.model_dump(mode="json", exclude_defaults=True)
     spec_rules = _spec_gate(spec) if spec is not None else {}
-    cli: dict[str, Any] = {}
-    if max_drop:
-        cli["max_drop"] = parse_threshold_options(max_drop, "--max-drop")
-    if margin:
-        cli["margin"] = parse_threshold_options(margin, "--margin")
-    if alpha is not None:
-        cli["alpha"] = alpha
-    if correction is not None:
-        cli["correction"] = correction
-    if exact:
-        cli["exact"] = list(exact)
-    latency_cli: dict[str, Any] = {}
-    if latency_growth is not None:
-        latency_cli["max_growth"] = latency_growth
-    if latency_clock is not None:
-        latency_cli["clock"] = latency_clock
-    if latency_cli:
-        cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **latency_cli}
+    cli = _cli_rules(max_drop, margin, alpha, correction, exact, latency_growth, latency_clock)
+    if "latency" in cli:  # command-line latency options refine the stored/spec latency rule
+        cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **cli["latency"]}
     rules = merge_rules(stored, spec_rules, cli)
     if snapshot is None:
         if not rules.snapshot:

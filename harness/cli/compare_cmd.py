@@ -22,9 +22,9 @@ def compare_cmd(
 
     from harness.compare import compare, format_comparisons
     from harness.errors import SpecError
-    from harness.plan.spec_model import format_pydantic
     from harness.results import ResultSet
     from harness.sections import CompareConfig
+    from harness.validation import format_pydantic
 
     results = ResultSet.load(results_dir)
     comparisons = results.comparisons

@@ -29,7 +29,7 @@ def merge_rules(*layers: Mapping[str, Any] | None) -> GateRules:
     try:
         return GateRules.model_validate(merged)
     except ValidationError as exc:
-        from harness.plan.spec_model import format_pydantic
+        from harness.validation import format_pydantic
 
         msg, _ = format_pydantic(exc, GateRules)
         raise GateError(f"gate rules: {msg}", hint="check the --max-drop/--margin/--latency-* options") from None

@@ -30,10 +30,11 @@ from harness.evaluation.measures import Measure, parse_measure
 from harness.names import refuse_slug_collisions
 from harness.plan.crossrefs import resolve_settings, resolve_variant
 from harness.plan.order import dependencies, order_systems
-from harness.plan.spec_model import ExperimentSpec, format_pydantic
+from harness.plan.spec_model import ExperimentSpec
 from harness.plan.variants import StageConfig, SystemVariant, expand_system
 from harness.plan.yaml_source import SpecLines, read_yaml
 from harness.sections import Settings
+from harness.validation import format_pydantic
 
 __all__ = [
     "Plan",

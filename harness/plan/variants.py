@@ -19,9 +19,9 @@ from typing import Any, get_args, get_origin
 from pydantic import ValidationError
 
 from harness.errors import SpecError
-from harness.plan.spec_model import format_pydantic
 from harness.plan.yaml_source import PathKey, SpecLines
 from harness.systems import STAGES, StageParams
+from harness.validation import format_pydantic
 
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 

@@ -135,68 +135,60 @@ def _quiet(stages: Sequence[Stage]) -> Iterator[None]:
             stage.set_progress(on)
 
 
-def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) -> PipelineOutput:
-    """Prepare every stage, produce the run in one batch pass, and time it as `cfg` says."""
-    queries = list(ctx.dataset.queries.values())
-    pipe = _Pipeline(variant, ctx)
-    rss_start = current_rss_bytes()
-
-    timings: list[_StageClock] = []
+def _prepare(pipe: _Pipeline, variant: SystemVariant) -> list[_StageClock]:
+    """Every stage's offline work, timed, with the resident memory it added."""
+    clocks: list[_StageClock] = []
     for stage, stage_cfg in zip(pipe.stages, variant.stages, strict=True):
         before = current_rss_bytes()
         t0 = time.perf_counter()
         stage.prepare()
         prepare_s = time.perf_counter() - t0
         after = current_rss_bytes()
-        timings.append(
-            _StageClock(
-                type=stage_cfg.type,
-                prepare_s=prepare_s,
-                rss_delta_bytes=(after - before) if before is not None and after is not None else None,
-            )
-        )
+        delta = (after - before) if before is not None and after is not None else None
+        clocks.append(_StageClock(type=stage_cfg.type, prepare_s=prepare_s, rss_delta_bytes=delta))
+    return clocks
 
-    warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
-    with _quiet(pipe.stages):
-        for q in queries[:warmup]:
-            pipe.search([q])
 
-    batch_s = [0.0] * len(pipe.stages)
-    batch_replayed = [0.0] * len(pipe.stages)
-    t0 = time.perf_counter()
-    run = pipe.search(queries, batch_s, batch_replayed)
-    batch_total = time.perf_counter() - t0 + sum(batch_replayed)
-    for t, s in zip(timings, batch_s, strict=True):
-        t.search_s = s
-    replayed_ms = [0.0] * len(pipe.stages)
+@dataclass
+class _QueryClock:
+    """Per-query samples of the timed pass, aligned with `query_ids`."""
 
-    query_ids: list[str] = []
-    total_ms: list[float] = []
-    cpu_ms: list[float] = []
-    if cfg.mode == "per-query" and queries:
-        with _quiet(pipe.stages):  # single queries draw no progress bars
-            timed = queries[: cfg.max_queries] if cfg.max_queries else queries
-            for _ in range(cfg.repeats):
-                for q in timed:
-                    per_stage = [0.0] * len(pipe.stages)
-                    replayed = [0.0] * len(pipe.stages)
-                    c0 = time.process_time()
-                    t0 = time.perf_counter()
-                    pipe.search([q], per_stage, replayed)
-                    total = time.perf_counter() - t0 + sum(replayed)
-                    # CPU time of the whole process (all its threads): unlike wall time it does not
-                    # grow when other jobs share the cores, so a CI gate can compare it across runs.
-                    cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
-                    for i, r in enumerate(replayed):
-                        replayed_ms[i] += r * 1000
-                    query_ids.append(q.query_id)
-                    total_ms.append(_r(total * 1000))
-                    for t, s in zip(timings, per_stage, strict=True):
-                        t.samples_ms.append(_r(s * 1000))
+    query_ids: list[str] = field(default_factory=list)
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    replayed_ms: list[float] = field(default_factory=list)
+    """Per stage: cached work replayed over the whole pass (ms)."""
 
-    for t, stage in zip(timings, pipe.stages, strict=True):  # after search, which may add to them
-        t.costs = _json_costs(stage.costs)
-    stages = tuple(
+
+def _per_query(pipe: _Pipeline, queries: Sequence[Query], cfg: LatencyConfig, clocks: list[_StageClock]) -> _QueryClock:
+    """Each query alone through the whole pipeline, as a search service sees it."""
+    out = _QueryClock(replayed_ms=[0.0] * len(pipe.stages))
+    if cfg.mode != "per-query" or not queries:
+        return out
+    timed = queries[: cfg.max_queries] if cfg.max_queries else queries
+    with _quiet(pipe.stages):  # single queries draw no progress bars
+        for _ in range(cfg.repeats):
+            for q in timed:
+                per_stage = [0.0] * len(pipe.stages)
+                replayed = [0.0] * len(pipe.stages)
+                c0 = time.process_time()
+                t0 = time.perf_counter()
+                pipe.search([q], per_stage, replayed)
+                total = time.perf_counter() - t0 + sum(replayed)
+                # CPU time of the whole process (all its threads): unlike wall time it does not
+                # grow when other jobs share the cores, so a CI gate can compare it across runs.
+                out.cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
+                for i, r in enumerate(replayed):
+                    out.replayed_ms[i] += r * 1000
+                out.query_ids.append(q.query_id)
+                out.wall_ms.append(_r(total * 1000))
+                for clock, sec in zip(clocks, per_stage, strict=True):
+                    clock.samples_ms.append(_r(sec * 1000))
+    return out
+
+
+def _stage_timings(clocks: list[_StageClock], replayed_ms: list[float]) -> tuple[StageTiming, ...]:
+    return tuple(
         StageTiming(
             type=t.type,
             prepare_s=_r(t.prepare_s, 6),
@@ -208,15 +200,41 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
             latency=LatencyStats.of(t.samples_ms),
             samples_ms=tuple(t.samples_ms),
         )
-        for i, t in enumerate(timings)
+        for i, t in enumerate(clocks)
     )
+
+
+def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) -> PipelineOutput:
+    """Prepare every stage, produce the run in one batch pass, and time it as `cfg` says."""
+    queries = list(ctx.dataset.queries.values())
+    pipe = _Pipeline(variant, ctx)
+    rss_start = current_rss_bytes()
+    clocks = _prepare(pipe, variant)
+
+    warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
+    with _quiet(pipe.stages):
+        for q in queries[:warmup]:
+            pipe.search([q])
+
+    batch_s = [0.0] * len(pipe.stages)
+    batch_replayed = [0.0] * len(pipe.stages)
+    t0 = time.perf_counter()
+    run = pipe.search(queries, batch_s, batch_replayed)
+    batch_total = time.perf_counter() - t0 + sum(batch_replayed)
+    for clock, sec in zip(clocks, batch_s, strict=True):
+        clock.search_s = sec
+
+    timed = _per_query(pipe, queries, cfg, clocks)
+    for clock, stage in zip(clocks, pipe.stages, strict=True):  # after search, which may add to them
+        clock.costs = _json_costs(stage.costs)
+    stages = _stage_timings(clocks, timed.replayed_ms)
     env = environment()
     timing = Timing(
         config=cfg,
         queries=len(queries),
         offline=OfflineCost(
-            prepare_s=_r(sum(t.prepare_s for t in timings), 6),
-            build_s=_r(sum(float(t.costs.get("build_s", t.prepare_s)) for t in timings), 6),
+            prepare_s=_r(sum(t.prepare_s for t in clocks), 6),
+            build_s=_r(sum(float(t.costs.get("build_s", t.prepare_s)) for t in clocks), 6),
             cached=any(s.cached for s in stages),
         ),
         batch=BatchTiming(
@@ -225,12 +243,12 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
             qps=_r(len(queries) / batch_total, 3) if batch_total > 0 else None,
             replayed_s=_r(sum(batch_replayed), 6),
         ),
-        latency=LatencyStats.of(total_ms),
+        latency=LatencyStats.of(timed.wall_ms),
         depends_on=tuple(dict.fromkeys(dependencies(variant))),
-        query_ids=tuple(query_ids),
-        samples_ms=tuple(total_ms),
-        cpu_latency=LatencyStats.of(cpu_ms),
-        cpu_samples_ms=tuple(cpu_ms),
+        query_ids=tuple(timed.query_ids),
+        samples_ms=tuple(timed.wall_ms),
+        cpu_latency=LatencyStats.of(timed.cpu_ms),
+        cpu_samples_ms=tuple(timed.cpu_ms),
         stages=stages,
         memory=MemoryUse(peak_rss_bytes=peak_rss_bytes(), rss_start_bytes=rss_start, rss_end_bytes=current_rss_bytes()),
         threads=thread_counts(),

@@ -1,0 +1,55 @@
+"""One-line messages for pydantic validation errors, shared by everything that validates typed
+settings (the spec loader, the gate's command-line rules, `harness compare` overrides): the key,
+the keys valid there with a did-you-mean, and the error's location (for a file's line number)."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from harness.plugins import did_you_mean
+
+Loc = tuple[str | int, ...]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, unions, lists, dicts)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in get_args(annotation) for m in _models_in(a)]
+
+
+def _model_at(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None:
+    """The model whose keys are checked at `loc` (pydantic's error location), if it can be told."""
+    candidates = [model] if model is not None else []
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        named = [m for m in candidates if m.__name__ == part]  # pydantic names the union branch it tried
+        if named:
+            candidates = named
+            continue
+        fields = [m.model_fields[part] for m in candidates if part in m.model_fields]
+        if fields:
+            candidates = [m for f in fields for m in _models_in(f.annotation)]
+        elif not str(part).startswith(("function-", "json-")):
+            return None
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tuple[str, Loc]:
+    """The first error as one line, and its location (for the file's line number)."""
+    err = exc.errors()[0]
+    loc: Loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        names = list(owner.model_fields) if owner is not None else []
+        hint = did_you_mean(str(loc[-1]), names)  # "did you mean 'x'? " or ""
+        msg = f"unknown key '{loc[-1]}'" + (f"; {hint}valid keys: {', '.join(names)}" if names else "")
+    elif err["type"] == "missing":
+        msg = f"missing required key '{field}'"
+    else:
+        msg = f"'{field}': {err['msg']} (got {err.get('input')!r})"
+    return msg, loc

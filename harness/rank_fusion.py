@@ -95,6 +95,19 @@ def rrf(
     return _fuse(runs, lambda _i, docs: [1.0 / (k + r) for r in range(1, len(docs) + 1)], w, queries, depth)
 
 
+def _comb(
+    runs: Sequence[Run],
+    norm: Normalisation,
+    weights: Sequence[float] | None,
+    queries: Sequence[str] | None,
+    depth: int | None,
+    multiply_by_hits: bool,
+) -> Run:
+    w = _weights(runs, weights)
+    scores = lambda _i, docs: normalise([d.score for d in docs], norm)  # noqa: E731
+    return _fuse(runs, scores, w, queries, depth, multiply_by_hits=multiply_by_hits)
+
+
 def combsum(
     runs: Sequence[Run],
     norm: Normalisation = "minmax",
@@ -103,8 +116,7 @@ def combsum(
     depth: int | None = None,
 ) -> Run:
     """CombSUM: the (weighted) sum of each input's normalised scores."""
-    w = _weights(runs, weights)
-    return _fuse(runs, lambda _i, docs: normalise([d.score for d in docs], norm), w, queries, depth)
+    return _comb(runs, norm, weights, queries, depth, multiply_by_hits=False)
 
 
 def combmnz(
@@ -115,10 +127,7 @@ def combmnz(
     depth: int | None = None,
 ) -> Run:
     """CombMNZ: CombSUM times the number of inputs that retrieved the document."""
-    w = _weights(runs, weights)
-    return _fuse(
-        runs, lambda _i, docs: normalise([d.score for d in docs], norm), w, queries, depth, multiply_by_hits=True
-    )
+    return _comb(runs, norm, weights, queries, depth, multiply_by_hits=True)
 
 
 def weighted(

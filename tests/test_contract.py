@@ -74,7 +74,7 @@ def _make(name: str, dataset: Dataset, data_root: Path, tmp: Path, bm25: Run) ->
     params_dict = raw(tmp, bm25) if callable(raw) else raw
     cls = STAGES.get(name)
     params = cls.Params.model_validate(params_dict)
-    runs = {dep: bm25 for dep in cls.dependencies(params)}
+    runs = {dep: bm25 for dep in params.reads()}
     ctx = StageContext(tmp, data_root, dataset, progress=False, runs=runs)
     return cls(params, ctx), (None if cls.first_stage else bm25)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -20,6 +20,7 @@ def compare_cmd(
     """Show significance tests and confidence intervals of every system against the baseline system."""
     from pydantic import ValidationError
 
+    from harness.cli.shared_opts import given
     from harness.compare import compare, format_comparisons
     from harness.errors import SpecError
     from harness.results import ResultSet
@@ -28,13 +29,7 @@ def compare_cmd(
 
     results = ResultSet.load(results_dir)
     comparisons = results.comparisons
-    overrides: dict[str, Any] = {}
-    if baseline_system is not None:
-        overrides["baseline"] = baseline_system
-    if correction is not None:
-        overrides["correction"] = correction
-    if measure:
-        overrides["measures"] = list(measure)
+    overrides = given(baseline=baseline_system, correction=correction, measures=list(measure))
     if overrides or not comparisons:
         stored = dict(comparisons.get("config", {})) if comparisons else {}
         if not stored:

@@ -92,22 +92,16 @@ def _cli_rules(
     latency_clock: str | None,
 ) -> dict[str, Any]:
     """The gate rules given on the command line, as a `gate:` mapping (they win over the spec's)."""
-    cli: dict[str, Any] = {}
-    if max_drop:
-        cli["max_drop"] = parse_threshold_options(max_drop, "--max-drop")
-    if margin:
-        cli["margin"] = parse_threshold_options(margin, "--margin")
-    if alpha is not None:
-        cli["alpha"] = alpha
-    if correction is not None:
-        cli["correction"] = correction
-    if exact:
-        cli["exact"] = list(exact)
-    latency: dict[str, Any] = {}
-    if latency_growth is not None:
-        latency["max_growth"] = latency_growth
-    if latency_clock is not None:
-        latency["clock"] = latency_clock
+    from harness.cli.shared_opts import given
+
+    cli = given(
+        max_drop=parse_threshold_options(max_drop, "--max-drop") if max_drop else None,
+        margin=parse_threshold_options(margin, "--margin") if margin else None,
+        alpha=alpha,
+        correction=correction,
+        exact=list(exact),
+    )
+    latency = given(max_growth=latency_growth, clock=latency_clock)
     if latency:
         cli["latency"] = latency
     return cli

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from harness.errors import SpecError
 from harness.plan.crossrefs import resolve_variant
 from harness.plan.variants import SystemVariant
-from harness.systems import STAGES
 
 Locate = Callable[[str], tuple[str | None, int | None]]
 """System base name -> (spec file, line) where it is defined."""
@@ -17,7 +16,7 @@ Locate = Callable[[str], tuple[str | None, int | None]]
 
 def dependencies(variant: SystemVariant) -> list[str]:
     """Names of the systems whose runs `variant` reads."""
-    return [d for c in variant.stages for d in STAGES.get(c.type).dependencies(c.params)]
+    return [d for c in variant.stages for d in c.params.reads()]
 
 
 def order_systems(variants: Sequence[SystemVariant], locate: Locate | None = None) -> list[SystemVariant]:

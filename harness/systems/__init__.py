@@ -30,6 +30,11 @@ class StageParams(BaseModel):
     """Keys that are not parameters of this stage but mean something elsewhere, with the hint
     to give instead of "unknown key" (e.g. a rerank stage's `depth` -> use `top`)."""
 
+    def reads(self) -> list[str]:
+        """Names of other systems of the spec whose runs this stage reads from ctx.runs (fusion
+        inputs, `use`); the runner runs those first and hands their runs over."""
+        return []
+
 
 class RetrieverParams(StageParams):
     """Parameters shared by first-stage retrievers."""
@@ -52,7 +57,7 @@ class StageContext:
     runs: Mapping[str, Run] = field(default_factory=dict)
     """Finished runs of other systems of the same spec on this dataset, by system name
     (variant name, and base name where the base has one variant). Stages that combine
-    systems (fusion, `use`) declare what they need through `dependencies`."""
+    systems (fusion, `use`) declare what they need through `StageParams.reads`."""
 
 
 class Stage(ABC):
@@ -102,11 +107,6 @@ class Stage(ABC):
     def set_progress(self, on: bool) -> None:
         """Allow or forbid progress bars (a bar per single-query call floods the terminal)."""
         self.progress = on
-
-    @classmethod
-    def dependencies(cls, params: StageParams) -> list[str]:
-        """Names of other systems of the spec whose runs this stage reads from ctx.runs."""
-        return []
 
     @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from harness.errors import SystemConfigError
 from harness.rank_fusion import fuse
 from harness.records import Query, Run
-from harness.systems import STAGES, RetrieverParams, Stage, StageParams
+from harness.systems import STAGES, RetrieverParams, Stage
 
 
 class FuseParams(RetrieverParams):
@@ -44,16 +44,14 @@ class FuseParams(RetrieverParams):
                 raise ValueError(f"'weighted' is a convex combination: weights >= 0 summing to 1, got {self.weights}")
         return self
 
+    def reads(self) -> list[str]:
+        return list(self.inputs)
+
 
 @STAGES.register("fuse")
 class Fuse(Stage):
     Params = FuseParams
     params: FuseParams
-
-    @classmethod
-    def dependencies(cls, params: StageParams) -> list[str]:
-        assert isinstance(params, FuseParams)
-        return list(params.inputs)
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         if previous is not None:

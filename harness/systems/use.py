@@ -12,22 +12,20 @@ from pydantic import Field
 
 from harness.errors import SystemConfigError
 from harness.records import Query, Run
-from harness.systems import STAGES, RetrieverParams, Stage, StageParams
+from harness.systems import STAGES, RetrieverParams, Stage
 
 
 class UseParams(RetrieverParams):
     system: str = Field(min_length=1, description="name of the system (or sweep variant) whose run to start from")
+
+    def reads(self) -> list[str]:
+        return [self.system]
 
 
 @STAGES.register("use")
 class Use(Stage):
     Params = UseParams
     params: UseParams
-
-    @classmethod
-    def dependencies(cls, params: StageParams) -> list[str]:
-        assert isinstance(params, UseParams)
-        return [params.system]
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         run = self.ctx.runs.get(self.params.system)

@@ -9,7 +9,6 @@ warning and rebuilt.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from harness.errors import CacheError
 from harness.fsutil import atomic_write_bytes, atomic_write_text
@@ -61,21 +62,18 @@ class ArtefactStore:
 
     @contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Hold the entry's inter-process lock (an OS file lock: released if the holder dies)."""
         _, _, lock_path = self._paths(kind, key)
         try:
             lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fh = open(lock_path, "a+b")  # noqa: SIM115 - held for the with-block below
+            held = FileLock(lock_path).acquire()
         except OSError as exc:
             raise CacheError(
-                f"cannot use cache directory {self.root}: {exc.strerror}",
+                f"cannot use cache directory {self.root}: {exc.strerror or exc}",
                 hint=f"set {CACHE_ENV} to a writable folder",
             ) from None
-        with fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        with held:
+            yield
 
     def get(self, kind: str, key: str) -> bytes | None:
         """The entry's bytes, or None if absent or corrupted (a corrupted one is removed)."""
@@ -125,33 +123,7 @@ class ArtefactStore:
                 return hit, self.meta(kind, key) or {}, True
             data, meta = compute()
             self.put(kind, key, data, meta)
-            self._audit(kind, key)
             return data, meta, False
-
-    def _audit(self, kind: str, key: str) -> None:
-        """Append one line per computation to compute.log, so 'computed once' can be checked
-        (single small O_APPEND writes do not interleave between processes)."""
-        line = json.dumps({"kind": kind, "key": key, "pid": os.getpid()}) + "\n"
-        try:
-            with open(self.root / "compute.log", "a", encoding="utf-8") as fh:
-                fh.write(line)
-        except OSError:
-            pass  # the audit trail is a convenience; never fail a computation over it
-
-    def computations(self) -> list[tuple[str, str]]:
-        """(kind, key) of every computation recorded in compute.log, in order."""
-        try:
-            text = (self.root / "compute.log").read_text(encoding="utf-8")
-        except OSError:
-            return []
-        out = []
-        for line in text.splitlines():
-            try:
-                rec = json.loads(line)
-                out.append((str(rec["kind"]), str(rec["key"])))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-        return out
 
     def entries(self) -> list[Entry]:
         out: list[Entry] = []

@@ -23,12 +23,6 @@ class Query(NamedTuple):
     text: str
 
 
-class Qrel(NamedTuple):
-    query_id: str
-    doc_id: str
-    relevance: int
-
-
 class ScoredDoc(NamedTuple):
     doc_id: str
     score: float

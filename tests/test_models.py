@@ -12,25 +12,24 @@ import numpy as np
 import pytest
 
 from harness.errors import ModelError
-from harness.models import registry
-from harness.models.encoders import (
+from harness.models import model_files
+from harness.models.aliases import MODELS
+from harness.models.encoders import load_bi_encoder, load_cross_encoder, load_sparse_encoder
+from harness.models.encoding import (
     BiEncoder,
     CrossEncoderModel,
     EncodeOptions,
     SparseEncoderModel,
     length_sorted_batches,
-    load_bi_encoder,
-    load_cross_encoder,
-    load_sparse_encoder,
 )
-from harness.models.registry import MODELS, resolve_model
+from harness.models.locate import resolve_model
 
 BERLIN = "how many people live in berlin"
 BERLIN_YES = "Berlin has a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers."
 BERLIN_NO = "New York City is famous for the Metropolitan Museum of Art."
 
 
-def test_registry_has_the_issue_aliases() -> None:
+def test_alias_table_has_the_issue_aliases() -> None:
     assert {"all-MiniLM-L6-v2", "ms-marco-MiniLM-L-12-v2", "bge-small-en-v1.5", "splade-tiny"} <= set(MODELS)
     assert MODELS["all-MiniLM-L6-v2"].kind == "bi-encoder"
     assert MODELS["ms-marco-MiniLM-L-12-v2"].kind == "cross-encoder"
@@ -56,13 +55,13 @@ def test_alias_resolves_to_package_folder_with_content_hash(alias: str) -> None:
 def test_file_hash_is_remembered_by_path_size_mtime(tmp_path: Path) -> None:
     f = tmp_path / "weights.bin"
     f.write_bytes(b"abc")
-    first = registry.file_sha256(f)
+    first = model_files.file_sha256(f)
     assert first == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
-    registry._memo.clear()
-    assert registry.file_sha256(f) == first  # read back from the artefact store
+    model_files._memo.clear()
+    assert model_files.file_sha256(f) == first  # read back from the artefact store
     f.write_bytes(b"abcd")
     os.utime(f, ns=(1, 1))
-    assert registry.file_sha256(f) != first
+    assert model_files.file_sha256(f) != first
 
 
 def test_unknown_alias_lists_aliases_and_pip_command() -> None:

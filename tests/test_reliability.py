@@ -15,12 +15,45 @@ import pytest
 from harness.cache import ArtefactStore
 from tests.conftest import REPO
 
-pytest.importorskip("faiss", reason="needs the dense extra: pip install -e '.[dense,models]'")
+# Two processes meet at a barrier, then ask the store for one entry whose computation takes a
+# while; each computation appends a line to the log.
+_COMPUTE_ONE_ENTRY = """
+import sys, time
+from pathlib import Path
+from harness.cache import ArtefactStore
+
+cache, log, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+(ready / sys.argv[4]).touch()
+while len(list(ready.iterdir())) < 2:
+    time.sleep(0.01)
+
+def compute():
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("computed\\n")
+    time.sleep(0.5)
+    return b"artefact", {}
+
+data, _, _ = ArtefactStore(cache).get_or_compute("test-kind", "ab" * 32, compute)
+assert data == b"artefact", data
+"""
+
+
+def test_two_processes_compute_one_entry_once(tmp_path: Path) -> None:
+    log, ready = tmp_path / "computed.log", tmp_path / "ready"
+    ready.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    args = [sys.executable, "-c", _COMPUTE_ONE_ENTRY, str(tmp_path / "cache"), str(log), str(ready)]
+    procs = [subprocess.Popen([*args, name], env=env, stderr=subprocess.PIPE, text=True) for name in "ab"]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert log.read_text(encoding="utf-8").splitlines() == ["computed"]
 
 
 @pytest.fixture(scope="module")
 def small_collection(tmp_path_factory: pytest.TempPathFactory, data_root: Path) -> Path:
     """A real 200-document SciFact slice holding the relevant documents of 8 test queries."""
+    pytest.importorskip("faiss", reason="needs the dense extra: pip install -e '.[dense,models]'")
     src = data_root / "beir" / "scifact"
     qrels_lines = (src / "qrels" / "test.tsv").read_text().splitlines()[1:]
     judged: dict[str, list[str]] = {}
@@ -55,10 +88,44 @@ def _spec(tmp_path: Path, collection: Path) -> Path:
     return spec
 
 
+# Runs `python -m harness` with a spy on the artefact store: each compute function the store
+# calls first appends [kind, key] to $COMPUTED_LOG (one short O_APPEND write: lines from
+# concurrent runs do not interleave). The store keeps no such log; the test counts from outside.
+_COUNTING_HARNESS = """
+import json, os, runpy
+from harness.cache import ArtefactStore
+
+real = ArtefactStore.get_or_compute
+
+def counted(self, kind, key, compute):
+    def spied():
+        with open(os.environ["COMPUTED_LOG"], "a", encoding="utf-8") as fh:
+            fh.write(json.dumps([kind, key]) + "\\n")
+        return compute()
+    return real(self, kind, key, spied)
+
+ArtefactStore.get_or_compute = counted
+runpy.run_module("harness", run_name="__main__", alter_sys=True)
+"""
+
+
+def _computed(cache: Path) -> list[tuple[str, str]]:
+    """(kind, key) of every artefact computed by the runs sharing `cache`, in order."""
+    log = cache.parent / f"{cache.name}.computed"
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    return [(kind, key) for kind, key in map(json.loads, lines)]
+
+
 def _run(spec: Path, out: Path, cache: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HARNESS_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HARNESS_CACHE_DIR": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "COMPUTED_LOG": str(cache.parent / f"{cache.name}.computed"),
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report", *extra],
+        [sys.executable, "-c", _COUNTING_HARNESS, "run", str(spec), "-o", str(out), "-q", "--no-report", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -84,13 +151,13 @@ def test_corrupted_embeddings_and_index_are_detected_and_rebuilt(tmp_path: Path,
         e = kinds[kind]
         blob = cache / kind / e.key[:2] / f"{e.key}.bin"
         blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # truncate
-    computed_before = store.computations()
+    computed_before = _computed(cache)
 
     second = _run(spec, tmp_path / "b", cache)
     _, err = second.communicate(timeout=600)
     assert second.returncode == 0, err
     assert err.count("corrupted or truncated") >= 2, err
-    rebuilt = store.computations()[len(computed_before) :]
+    rebuilt = _computed(cache)[len(computed_before) :]
     assert ("embeddings", kinds["embeddings"].key) in rebuilt
     assert ("faiss-index", kinds["faiss-index"].key) in rebuilt
     assert _measures(tmp_path / "a") == _measures(tmp_path / "b")
@@ -102,7 +169,7 @@ def test_two_concurrent_runs_share_one_cache(tmp_path: Path, small_collection: P
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
-    computed = ArtefactStore(cache).computations()
+    computed = _computed(cache)
     assert computed, "nothing was computed"
     assert len(computed) == len(set(computed)), f"an artefact was computed twice: {computed}"
     assert {k for k, _ in computed} >= {"embeddings", "faiss-index"}

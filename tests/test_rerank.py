@@ -126,7 +126,8 @@ def test_top_sweep_scores_each_pair_once_and_rerun_scores_none(tmp_path: Path, m
 def test_cascade_on_one_query_uses_the_models_own_scores(tmp_path: Path, data_root: Path) -> None:
     from harness.data.resolve import load_dataset
     from harness.data.trec import read_run
-    from harness.models.encoders import EncodeOptions, load_cross_encoder
+    from harness.models.encoders import load_cross_encoder
+    from harness.models.encoding import EncodeOptions
     from harness.plan import load_plan
 
     spec = write_spec(tmp_path, SWEEP, first=1)

@@ -15,7 +15,6 @@ from harness.errors import EvalError
 
 Alternative = Literal["two-sided", "greater", "less"]
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
-TESTS = ("t", "wilcoxon", "randomisation")
 UNCHANGED_TOL = 1e-9
 """Per-query differences at most this large count as 'unchanged'."""
 

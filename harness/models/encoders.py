@@ -1,96 +1,41 @@
-"""One interface per model kind, whatever the backend.
+"""Load a model behind one interface per kind, whatever the backend.
 
     enc = load_bi_encoder(resolve_model("all-MiniLM-L6-v2", kind="bi-encoder"))
     docs = enc.encode_docs(texts)        # float32 [N, dim], prefixes and normalisation applied
     ce = load_cross_encoder("ms-marco-MiniLM-L-12-v2")
     ce.score([("query", "passage"), ...])  # list[float], higher is more relevant
 
-Backends (sentence-transformers on PyTorch, onnxruntime with `tokenizers`) live in
-st_backend.py and onnx_backend.py and are imported only when a model is loaded. Every backend
-encodes in batches of texts sorted by length, so that padding is small, and scatters the results
-back into input order.
+The interfaces and options live in encoding.py; the backends (sentence-transformers on PyTorch,
+onnxruntime with `tokenizers`) in st_backend.py and onnx_backend.py, which import their heavy
+libraries only when a model is constructed.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, cast
 
 from harness.errors import ModelError
-from harness.models.registry import Kind, ResolvedModel, resolve_model
+from harness.models.aliases import Backend, Kind
+from harness.models.encoding import BiEncoder, CrossEncoderModel, EncodeOptions, SparseEncoderModel
+from harness.models.locate import ResolvedModel, resolve_model
+from harness.models.onnx_backend import OnnxBiEncoder, OnnxCrossEncoder
+from harness.models.st_backend import STBiEncoder, STCrossEncoder, STSparseEncoder
 
-T = TypeVar("T")
+_BACKENDS: dict[tuple[Kind, Backend], tuple[Callable[[ResolvedModel, EncodeOptions], Any], str]] = {
+    ("bi-encoder", "onnx"): (OnnxBiEncoder, "onnx"),
+    ("bi-encoder", "sentence-transformers"): (STBiEncoder, "dense"),
+    ("cross-encoder", "onnx"): (OnnxCrossEncoder, "onnx"),
+    ("cross-encoder", "sentence-transformers"): (STCrossEncoder, "dense"),
+    ("sparse", "sentence-transformers"): (STSparseEncoder, "dense"),
+}
+"""(kind, backend) -> (model class, the harness extra that installs its libraries)."""
 
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """Settings shared by every backend. None means "the model's own default"."""
-
-    batch_size: int = 32
-    threads: int | None = None
-    max_length: int | None = None
-    progress: bool = False
-    query_prefix: str | None = None
-    doc_prefix: str | None = None
-
-
-@runtime_checkable
-class BiEncoder(Protocol):
-    model: ResolvedModel
-    dim: int
-
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        """float32 array [len(texts), dim]."""
-
-    def encode_docs(self, texts: Sequence[str]) -> Any:
-        """float32 array [len(texts), dim]."""
-
-
-@runtime_checkable
-class CrossEncoderModel(Protocol):
-    model: ResolvedModel
-
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """One relevance score (the model's raw logit) per (query, passage) pair."""
-
-
-@runtime_checkable
-class SparseEncoderModel(Protocol):
-    model: ResolvedModel
-    vocab_size: int
-
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        """scipy.sparse.csr_matrix float32 [len(texts), vocab_size]."""
-
-    def encode_docs(self, texts: Sequence[str]) -> Any:
-        """scipy.sparse.csr_matrix float32 [len(texts), vocab_size]."""
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length (longest first, so memory peaks early)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def run_batches(
-    texts: Sequence[T],
-    encode: Callable[[list[T]], Any],
-    *,
-    batch_size: int,
-    length: Callable[[T], int],
-    progress: bool,
-    desc: str,
-) -> Iterator[tuple[list[int], Any]]:
-    """Yield (indices, encode(batch)) over length-sorted batches, with a progress bar."""
-    from tqdm import tqdm
-
-    batches = length_sorted_batches([length(t) for t in texts], max(1, batch_size))
-    show = progress and len(batches) > 1
-    for idx in tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False):
-        yield idx, encode([texts[i] for i in idx])
+_LOADED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+MAX_LOADED = 4
+"""Loaded models kept in memory: the stages of a sweep (one per variant) load a model once."""
 
 
 def _resolve(model: str | ResolvedModel, kind: Kind, base_dir: Path | None) -> ResolvedModel:
@@ -100,97 +45,51 @@ def _resolve(model: str | ResolvedModel, kind: Kind, base_dir: Path | None) -> R
     return resolved
 
 
-_LOADED: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-MAX_LOADED = 4
-"""Loaded models kept in memory: the stages of a sweep (one per variant) load a model once."""
+def _construct(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions) -> Any:
+    found = _BACKENDS.get((kind, resolved.backend))
+    if found is None:  # only SPLADE lacks an onnx backend
+        raise ModelError(
+            f"sparse model '{resolved.ref}': only the sentence-transformers backend encodes SPLADE",
+            hint="give a sentence-transformers SPLADE folder (weights, config, tokenizer), e.g. splade-tiny",
+        )
+    cls, extra = found
+    try:
+        return cls(resolved, opts)
+    except ImportError as exc:
+        raise ModelError(
+            f"this model needs an optional dependency that is not installed ({exc.name or exc})",
+            hint=f'pip install "harness[{extra}]"',
+        ) from None
 
 
-def _memo(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions, load: Callable[[], T]) -> T:
+def _load(kind: Kind, model: str | ResolvedModel, options: EncodeOptions | None, base_dir: Path | None) -> Any:
+    """The model, constructed once per (kind, files, settings, options) among the last few."""
+    resolved = _resolve(model, kind, base_dir)
+    opts = options or EncodeOptions()
     key = (kind, str(resolved.path), resolved.files_hash, resolved.spec, opts)
     if key in _LOADED:
         _LOADED.move_to_end(key)
-        return cast(T, _LOADED[key])
-    model = load()
-    _LOADED[key] = model
+        return _LOADED[key]
+    loaded = _construct(kind, resolved, opts)
+    _LOADED[key] = loaded
     while len(_LOADED) > MAX_LOADED:
         _LOADED.popitem(last=False)
-    return model
-
-
-def clear_loaded() -> None:
-    """Forget the models kept in memory."""
-    _LOADED.clear()
-
-
-def _missing(extra: str, exc: ImportError) -> ModelError:
-    return ModelError(
-        f"this model needs an optional dependency that is not installed ({exc.name or exc})",
-        hint=f'pip install "harness[{extra}]"',
-    )
+    return loaded
 
 
 def load_bi_encoder(
     model: str | ResolvedModel, options: EncodeOptions | None = None, *, base_dir: Path | None = None
 ) -> BiEncoder:
-    resolved = _resolve(model, "bi-encoder", base_dir)
-    opts = options or EncodeOptions()
-    return _memo("bi-encoder", resolved, opts, lambda: _load_bi_encoder(resolved, opts))
-
-
-def _load_bi_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> BiEncoder:
-    if resolved.backend == "onnx":
-        from harness.models.onnx_backend import OnnxBiEncoder
-
-        try:
-            return OnnxBiEncoder(resolved, opts)
-        except ImportError as exc:
-            raise _missing("onnx", exc) from None
-    from harness.models.st_backend import STBiEncoder
-
-    try:
-        return STBiEncoder(resolved, opts)
-    except ImportError as exc:
-        raise _missing("dense", exc) from None
+    return cast(BiEncoder, _load("bi-encoder", model, options, base_dir))
 
 
 def load_cross_encoder(
     model: str | ResolvedModel, options: EncodeOptions | None = None, *, base_dir: Path | None = None
 ) -> CrossEncoderModel:
-    resolved = _resolve(model, "cross-encoder", base_dir)
-    opts = options or EncodeOptions()
-    return _memo("cross-encoder", resolved, opts, lambda: _load_cross_encoder(resolved, opts))
-
-
-def _load_cross_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> CrossEncoderModel:
-    if resolved.backend == "onnx":
-        from harness.models.onnx_backend import OnnxCrossEncoder
-
-        try:
-            return OnnxCrossEncoder(resolved, opts)
-        except ImportError as exc:
-            raise _missing("onnx", exc) from None
-    from harness.models.st_backend import STCrossEncoder
-
-    try:
-        return STCrossEncoder(resolved, opts)
-    except ImportError as exc:
-        raise _missing("dense", exc) from None
+    return cast(CrossEncoderModel, _load("cross-encoder", model, options, base_dir))
 
 
 def load_sparse_encoder(
     model: str | ResolvedModel, options: EncodeOptions | None = None, *, base_dir: Path | None = None
 ) -> SparseEncoderModel:
-    resolved = _resolve(model, "sparse", base_dir)
-    opts = options or EncodeOptions()
-    return _memo("sparse", resolved, opts, lambda: _load_sparse_encoder(resolved, opts))
-
-
-def _load_sparse_encoder(resolved: ResolvedModel, opts: EncodeOptions) -> SparseEncoderModel:
-    if resolved.backend != "sentence-transformers":
-        raise ModelError(f"sparse model '{resolved.ref}': only the sentence-transformers backend encodes SPLADE")
-    from harness.models.st_backend import STSparseEncoder
-
-    try:
-        return STSparseEncoder(resolved, opts)
-    except ImportError as exc:
-        raise _missing("dense", exc) from None
+    return cast(SparseEncoderModel, _load("sparse", model, options, base_dir))

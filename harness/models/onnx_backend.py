@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ModelError
-from harness.models.encoders import EncodeOptions, run_batches
-from harness.models.registry import ResolvedModel
+from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows, score_pairs
+from harness.models.locate import ResolvedModel
 
 
 def _session(model: ResolvedModel, threads: int | None) -> Any:
@@ -74,11 +74,8 @@ class _OnnxModel:
             raise ModelError(f"model '{self.model.ref}': unsupported ONNX inputs {unknown}")
         return {n: arrays[n] for n in self.input_names}
 
-    def _rough_length(self, text: str) -> int:
-        return len(text)
 
-
-class OnnxBiEncoder(_OnnxModel):
+class OnnxBiEncoder(_OnnxModel, PrefixedEncoder):
     def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
         super().__init__(model, options)
         if "last_hidden_state" in self.output_names:
@@ -112,29 +109,8 @@ class OnnxBiEncoder(_OnnxModel):
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return pooled
 
-    def _encode(self, texts: Sequence[str], prefix: str, desc: str) -> Any:
-        import numpy as np
-
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        prefixed = [prefix + t for t in texts]
-        for idx, emb in run_batches(
-            prefixed,
-            self._encode_batch,
-            batch_size=self.options.batch_size,
-            length=self._rough_length,
-            progress=self.options.progress,
-            desc=desc,
-        ):
-            out[idx] = emb
-        return out
-
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.query_prefix if self.options.query_prefix is not None else self.model.spec.query_prefix
-        return self._encode(texts, prefix, "encode queries")
-
-    def encode_docs(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.doc_prefix if self.options.doc_prefix is not None else self.model.spec.doc_prefix
-        return self._encode(texts, prefix, "encode docs")
+    def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
+        return gather_rows(texts, self._encode_batch, self.options, width=self.dim, length=len, desc=desc)
 
 
 class OnnxCrossEncoder(_OnnxModel):
@@ -148,17 +124,4 @@ class OnnxCrossEncoder(_OnnxModel):
         return logits.reshape(len(pairs), -1)[:, 0]
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        import numpy as np
-
-        out = np.zeros(len(pairs), dtype=np.float32)
-        items = [(q, d) for q, d in pairs]
-        for idx, scores in run_batches(
-            items,
-            self._score_batch,
-            batch_size=self.options.batch_size,
-            length=lambda p: len(p[0]) + len(p[1]),
-            progress=self.options.progress,
-            desc="cross-encode",
-        ):
-            out[idx] = scores
-        return [float(x) for x in out]
+        return score_pairs(pairs, self._score_batch, self.options)

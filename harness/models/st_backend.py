@@ -12,38 +12,37 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ModelError
-from harness.models.encoders import EncodeOptions, run_batches
-from harness.models.registry import ResolvedModel
+from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows, run_batches, score_pairs
+from harness.models.locate import ResolvedModel
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
+def _load(cls: Any, model: ResolvedModel, options: EncodeOptions, length_attr: str) -> Any:
+    """A sentence-transformers model of class `cls` on CPU, with the options' threads and its
+    token limit (attribute `length_attr`) set to the options', else the model's."""
+    if options.threads:
         import torch
 
-        torch.set_num_threads(threads)
-
-
-def _load(cls: Any, model: ResolvedModel) -> Any:
+        torch.set_num_threads(options.threads)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(str(model.path), device="cpu", local_files_only=True)
+            loaded = cls(str(model.path), device="cpu", local_files_only=True)
     except Exception as exc:
         raise ModelError(
             f"model '{model.ref}': sentence-transformers cannot load {model.path}: {exc}",
             hint="check that the folder holds a complete model (weights, config, tokenizer)",
         ) from None
+    setattr(loaded, length_attr, options.max_length or model.spec.max_length)
+    return loaded
 
 
-class STBiEncoder:
+class STBiEncoder(PrefixedEncoder):
     def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
         from sentence_transformers import SentenceTransformer
 
-        _set_threads(options.threads)
         self.model = model
         self.options = options
-        self.st = _load(SentenceTransformer, model)
-        self.st.max_seq_length = options.max_length or model.spec.max_length
+        self.st = _load(SentenceTransformer, model, options, "max_seq_length")
         getdim = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
         self.dim = int(getdim() or 0)
 
@@ -59,42 +58,20 @@ class STBiEncoder:
         )
         return np.asarray(emb, dtype=np.float32)
 
-    def _encode(self, texts: Sequence[str], prefix: str, desc: str) -> Any:
-        import numpy as np
+    def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
         import torch
 
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        prefixed = [prefix + t for t in texts]
         with torch.inference_mode():
-            for idx, emb in run_batches(
-                prefixed,
-                self._encode_batch,
-                batch_size=self.options.batch_size,
-                length=len,
-                progress=self.options.progress,
-                desc=desc,
-            ):
-                out[idx] = emb
-        return out
-
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.query_prefix if self.options.query_prefix is not None else self.model.spec.query_prefix
-        return self._encode(texts, prefix, "encode queries")
-
-    def encode_docs(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.doc_prefix if self.options.doc_prefix is not None else self.model.spec.doc_prefix
-        return self._encode(texts, prefix, "encode docs")
+            return gather_rows(texts, self._encode_batch, self.options, width=self.dim, length=len, desc=desc)
 
 
 class STCrossEncoder:
     def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
         from sentence_transformers import CrossEncoder
 
-        _set_threads(options.threads)
         self.model = model
         self.options = options
-        self.ce = _load(CrossEncoder, model)
-        self.ce.max_length = options.max_length or model.spec.max_length
+        self.ce = _load(CrossEncoder, model, options, "max_length")
 
     def _score_batch(self, pairs: list[tuple[str, str]]) -> Any:
         import numpy as np
@@ -105,30 +82,16 @@ class STCrossEncoder:
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0]
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        import numpy as np
-
-        out = np.zeros(len(pairs), dtype=np.float32)
-        for idx, s in run_batches(
-            [(q, d) for q, d in pairs],
-            self._score_batch,
-            batch_size=self.options.batch_size,
-            length=lambda p: len(p[0]) + len(p[1]),
-            progress=self.options.progress,
-            desc="cross-encode",
-        ):
-            out[idx] = s
-        return [float(x) for x in out]
+        return score_pairs(pairs, self._score_batch, self.options)
 
 
-class STSparseEncoder:
+class STSparseEncoder(PrefixedEncoder):
     def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
         from sentence_transformers import SparseEncoder
 
-        _set_threads(options.threads)
         self.model = model
         self.options = options
-        self.se = _load(SparseEncoder, model)
-        self.se.max_seq_length = options.max_length or model.spec.max_length
+        self.se = _load(SparseEncoder, model, options, "max_seq_length")
         probe = self.se.encode_document(["probe"], show_progress_bar=False, convert_to_sparse_tensor=True)
         self.vocab_size = int(probe.shape[1])
 
@@ -143,7 +106,7 @@ class STSparseEncoder:
         vals = coo.values().numpy().astype(np.float32)
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), self.vocab_size), dtype=np.float32)
 
-    def _encode(self, texts: Sequence[str], prefix: str, query: bool, desc: str) -> Any:
+    def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
         import numpy as np
         import scipy.sparse as sp
         import torch
@@ -152,7 +115,7 @@ class STSparseEncoder:
         order: list[int] = []
         with torch.inference_mode():
             for idx, mat in run_batches(
-                [prefix + t for t in texts],
+                texts,
                 lambda b: self._batch(b, query),
                 batch_size=self.options.batch_size,
                 length=len,
@@ -169,11 +132,3 @@ class STSparseEncoder:
         out = stacked[inverse]
         out.sort_indices()
         return out.astype(np.float32)
-
-    def encode_queries(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.query_prefix if self.options.query_prefix is not None else self.model.spec.query_prefix
-        return self._encode(texts, prefix, True, "encode queries")
-
-    def encode_docs(self, texts: Sequence[str]) -> Any:
-        prefix = self.options.doc_prefix if self.options.doc_prefix is not None else self.model.spec.doc_prefix
-        return self._encode(texts, prefix, False, "encode docs")

@@ -11,6 +11,7 @@ from pydantic import Field
 from harness.errors import SystemConfigError
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems._indexing import TextField, corpus_docs, doc_text
 
 
 class BM25Params(RetrieverParams):
@@ -20,7 +21,7 @@ class BM25Params(RetrieverParams):
     delta: float = Field(default=0.5, description="BM25L / BM25+ only")
     stemmer: str | None = Field(default="english", description="PyStemmer algorithm, or null")
     stopwords: str | list[str] | None = Field(default="en", description="bm25s list name, a list, or null")
-    fields: list[Literal["title", "text"]] = Field(default=["title", "text"], min_length=1)
+    fields: list[TextField] = Field(default=["title", "text"], min_length=1)
     lower: bool = True
 
 
@@ -50,24 +51,15 @@ class BM25(Stage):
         except ValueError as exc:
             raise SystemConfigError(f"bm25 tokenizer: {exc}") from None
 
-    def _doc_text(self, title: str, text: str) -> str:
-        parts = {"title": title, "text": text}
-        return " ".join(parts[f] for f in self.params.fields if parts[f])
-
     def prepare(self) -> None:
         import bm25s
 
-        docs = list(self.ctx.dataset.docs.values())
-        if not docs:
-            raise SystemConfigError(
-                f"dataset '{self.ctx.dataset.name}' has no documents to index",
-                hint="BM25 needs a corpus; give the dataset a corpus file",
-            )
+        docs = corpus_docs(self.ctx.dataset, "BM25")
         t0 = time.perf_counter()
         self.doc_ids = [d.doc_id for d in docs]
         self.tokenizer = self._tokenizer()
         tokens = self.tokenizer.tokenize(
-            [self._doc_text(d.title, d.text) for d in docs],
+            [doc_text(d, self.params.fields) for d in docs],
             update_vocab=True,
             return_as="ids",
             show_progress=self.progress,

@@ -18,8 +18,6 @@ parameters. Cache entries are .npy bytes and `faiss.serialize_index` bytes (no p
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -30,49 +28,18 @@ from pydantic import Field, model_validator
 
 from harness.cache import ArtefactStore, array_to_bytes, bytes_to_array, make_key
 from harness.errors import SystemConfigError
-from harness.models.encoders import BiEncoder, EncodeOptions, load_bi_encoder
-from harness.models.registry import ResolvedModel, resolve_model
-from harness.records import Doc, Query, Run, ScoredDoc
+from harness.models.encoders import load_bi_encoder
+from harness.models.encoding import BiEncoder, EncodeOptions
+from harness.models.locate import ResolvedModel, resolve_model
+from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
+from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
-TextField = Literal["title", "text"]
-DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
 INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
 SQ_TYPES = {"8bit": "QT_8bit", "4bit": "QT_4bit", "6bit": "QT_6bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
 FORMAT = 1
 """Bump when the meaning of cached embeddings or indexes changes."""
-
-
-def doc_text(doc: Doc, fields: Sequence[str]) -> str:
-    """The fields joined by a space, empty ones skipped (BEIR's title + ' ' + text)."""
-    parts = {"title": doc.title, "text": doc.text}
-    return " ".join(parts[f] for f in fields if parts[f]).strip()
-
-
-def corpus_fingerprint(docs: Sequence[Doc]) -> str:
-    """sha256 of the documents alone (ids, titles, texts, order): queries and qrels may change
-    without invalidating the document embeddings."""
-    h = hashlib.sha256()
-    for d in docs:
-        h.update(json.dumps([d.doc_id, d.title, d.text], ensure_ascii=False).encode("utf-8"))
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def top_k_rows(scores: Any, k: int) -> tuple[Any, Any]:
-    """Indices and values of the k largest entries of each row, best first."""
-    import numpy as np
-
-    n = scores.shape[1]
-    k = min(k, n)
-    if k <= 0:
-        empty = np.zeros((scores.shape[0], 0))
-        return empty.astype(np.int64), empty
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (scores.shape[0], 1))
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
 
 
 class DenseParams(RetrieverParams):
@@ -230,12 +197,7 @@ class Dense(Stage):
         p = self.params
         if p.threads:
             faiss.omp_set_num_threads(p.threads)
-        docs = list(self.ctx.dataset.docs.values())
-        if not docs:
-            raise SystemConfigError(
-                f"dataset '{self.ctx.dataset.name}' has no documents to index",
-                hint="dense retrieval needs a corpus; give the dataset a corpus file",
-            )
+        docs = corpus_docs(self.ctx.dataset, "dense retrieval")
         self.doc_ids = [d.doc_id for d in docs]
         resolved = self._resolved()
         self.resolved = resolved
@@ -280,10 +242,7 @@ class Dense(Stage):
             index_s, index_bytes = float(index_meta.get("seconds", 0.0)), len(blob)
         encode_s = float(emb_meta.get("seconds", 0.0))
         self.costs = {
-            "model": p.model,
-            "model_sha256": resolved.files_hash,
-            "backend": resolved.backend,
-            "precision": resolved.spec.precision,
+            **model_costs(p.model, resolved),
             "dim": int(emb.shape[1]),
             "docs": len(docs),
             "encode_s": encode_s,

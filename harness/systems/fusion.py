@@ -18,6 +18,7 @@ from harness.errors import SystemConfigError
 from harness.rank_fusion import fuse
 from harness.records import Query, Run
 from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems._inputs import read_run
 
 
 class FuseParams(RetrieverParams):
@@ -59,14 +60,7 @@ class Fuse(Stage):
                 "a 'fuse' stage combines whole systems and must come first in its pipeline",
                 hint="make the stage before it a system of its own and list it in 'inputs'",
             )
-        runs: list[Run] = []
-        for name in self.params.inputs:
-            if name not in self.ctx.runs:
-                raise SystemConfigError(
-                    f"fusion input '{name}' has no run on dataset '{self.ctx.dataset.name}'",
-                    hint="name a system of the same spec (a single sweep variant by its full name)",
-                )
-            runs.append(self.ctx.runs[name])
+        runs = [read_run(self.ctx, name, "fuse") for name in self.params.inputs]
         return fuse(
             self.params.method,
             runs,

@@ -41,7 +41,7 @@ from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
 
 if TYPE_CHECKING:
-    from harness.models.registry import ResolvedModel
+    from harness.models.locate import ResolvedModel
 
 PAIR_KIND = "pair-scores"
 SCORE_SCHEMA = 2
@@ -166,15 +166,11 @@ class Rerank(Stage):
 
     def prepare(self) -> None:
         t0 = time.perf_counter()
-        resolved = self._resolve(self.params, self.ctx)
-        if resolved.kind != "cross-encoder":
-            raise SystemConfigError(
-                f"model '{self.params.model}' is a {resolved.kind}, not a cross-encoder",
-                hint="use a cross-encoder such as ms-marco-MiniLM-L-12-v2",
-            )
+        resolved = self._resolve(self.params, self.ctx)  # of the kind asked for, or a ModelError naming the aliases
         self.model_hash = resolved.files_hash
         self.total = ScoringStats()
-        from harness.models.encoders import EncodeOptions, load_cross_encoder
+        from harness.models.encoders import load_cross_encoder
+        from harness.models.encoding import EncodeOptions
 
         self.encoder = load_cross_encoder(
             resolved,

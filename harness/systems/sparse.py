@@ -17,11 +17,12 @@ from pydantic import Field
 
 from harness.cache import ArtefactStore, make_key
 from harness.errors import SystemConfigError
-from harness.models.encoders import EncodeOptions, SparseEncoderModel, load_sparse_encoder
-from harness.models.registry import ResolvedModel, resolve_model
+from harness.models.encoders import load_sparse_encoder
+from harness.models.encoding import EncodeOptions, SparseEncoderModel
+from harness.models.locate import ResolvedModel, resolve_model
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
-from harness.systems.dense import DEFAULT_FIELDS, TextField, corpus_fingerprint, doc_text, top_k_rows
+from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
 
 FORMAT = 1
 QUERY_BLOCK = 256
@@ -50,6 +51,21 @@ def bytes_to_sparse(data: bytes) -> Any:
     return sp.load_npz(io.BytesIO(data)).tocsr()
 
 
+def top_k_rows(scores: Any, k: int) -> tuple[Any, Any]:
+    """Indices and values of the k largest entries of each row, best first."""
+    import numpy as np
+
+    n = scores.shape[1]
+    k = min(k, n)
+    if k <= 0:
+        empty = np.zeros((scores.shape[0], 0))
+        return empty.astype(np.int64), empty
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (scores.shape[0], 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
 @STAGES.register("splade")
 class Splade(Stage):
     Params = SpladeParams
@@ -65,12 +81,7 @@ class Splade(Stage):
 
     def prepare(self) -> None:
         p = self.params
-        docs = list(self.ctx.dataset.docs.values())
-        if not docs:
-            raise SystemConfigError(
-                f"dataset '{self.ctx.dataset.name}' has no documents to index",
-                hint="SPLADE needs a corpus; give the dataset a corpus file",
-            )
+        docs = corpus_docs(self.ctx.dataset, "SPLADE")
         self.doc_ids = [d.doc_id for d in docs]
         resolved = self._resolved()
         self.encoder: SparseEncoderModel = load_sparse_encoder(
@@ -109,10 +120,7 @@ class Splade(Stage):
         index_s = time.perf_counter() - t0
         encode_s = float(meta.get("seconds", 0.0))
         self.costs = {
-            "model": p.model,
-            "model_sha256": resolved.files_hash,
-            "backend": resolved.backend,
-            "precision": resolved.spec.precision,
+            **model_costs(p.model, resolved),
             "docs": len(docs),
             "vocab": int(doc_vectors.shape[1]),
             "nnz": int(doc_vectors.nnz),

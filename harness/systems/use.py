@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from harness.errors import SystemConfigError
 from harness.records import Query, Run
 from harness.systems import STAGES, RetrieverParams, Stage
+from harness.systems._inputs import read_run
 
 
 class UseParams(RetrieverParams):
@@ -28,11 +28,6 @@ class Use(Stage):
     params: UseParams
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
-        run = self.ctx.runs.get(self.params.system)
-        if run is None:
-            raise SystemConfigError(
-                f"'use' reads system '{self.params.system}', which has no run on dataset '{self.ctx.dataset.name}'",
-                hint="name a system of the same spec (a single sweep variant by its full name)",
-            )
+        run = read_run(self.ctx, self.params.system, "use")
         depth = self.params.depth
         return Run({q.query_id: run.get(q.query_id, ())[:depth] for q in queries})

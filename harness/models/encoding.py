@@ -1,0 +1,139 @@
+"""What every encoder backend shares: options, the interface per model kind, and batching.
+
+Backends (st_backend.py, onnx_backend.py) import this module; the loaders in encoders.py
+import the backends. Every backend encodes in batches of texts sorted by length, so that
+padding is small, and scatters the results back into input order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from harness.models.locate import ResolvedModel
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Settings shared by every backend. None means "the model's own default"."""
+
+    batch_size: int = 32
+    threads: int | None = None
+    max_length: int | None = None
+    progress: bool = False
+    query_prefix: str | None = None
+    doc_prefix: str | None = None
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Encodes queries and documents into one row per text."""
+
+    model: ResolvedModel
+
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        """[len(texts), width] rows, the query prefix applied."""
+
+    def encode_docs(self, texts: Sequence[str]) -> Any:
+        """[len(texts), width] rows, the document prefix applied."""
+
+
+@runtime_checkable
+class BiEncoder(TextEncoder, Protocol):
+    """Rows are float32 numpy arrays of width `dim`."""
+
+    dim: int
+
+
+@runtime_checkable
+class SparseEncoderModel(TextEncoder, Protocol):
+    """Rows are float32 scipy.sparse CSR matrices of width `vocab_size`."""
+
+    vocab_size: int
+
+
+@runtime_checkable
+class CrossEncoderModel(Protocol):
+    model: ResolvedModel
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """One relevance score (the model's raw logit) per (query, passage) pair."""
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (longest first, so memory peaks early)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def run_batches(
+    texts: Sequence[T],
+    encode: Callable[[list[T]], Any],
+    *,
+    batch_size: int,
+    length: Callable[[T], int],
+    progress: bool,
+    desc: str,
+) -> Iterator[tuple[list[int], Any]]:
+    """Yield (indices, encode(batch)) over length-sorted batches, with a progress bar."""
+    from tqdm import tqdm
+
+    batches = length_sorted_batches([length(t) for t in texts], max(1, batch_size))
+    show = progress and len(batches) > 1
+    for idx in tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False):
+        yield idx, encode([texts[i] for i in idx])
+
+
+def gather_rows(
+    items: Sequence[T],
+    encode: Callable[[list[T]], Any],
+    options: EncodeOptions,
+    *,
+    width: int | None,
+    length: Callable[[T], int],
+    desc: str,
+) -> Any:
+    """float32 array of encode()'s rows in input order: [N, width], or [N] when width is None."""
+    import numpy as np
+
+    out = np.zeros((len(items),) if width is None else (len(items), width), dtype=np.float32)
+    batches = run_batches(
+        items, encode, batch_size=options.batch_size, length=length, progress=options.progress, desc=desc
+    )
+    for idx, rows in batches:
+        out[idx] = rows
+    return out
+
+
+def score_pairs(
+    pairs: Sequence[tuple[str, str]], score: Callable[[list[tuple[str, str]]], Any], options: EncodeOptions
+) -> list[float]:
+    """score() over length-sorted batches of pairs, one float per pair in input order."""
+    items = [(q, d) for q, d in pairs]
+    out = gather_rows(items, score, options, width=None, length=lambda p: len(p[0]) + len(p[1]), desc="cross-encode")
+    return [float(x) for x in out]
+
+
+class PrefixedEncoder(ABC):
+    """encode_queries / encode_docs with the prefix of the options, else the model's own."""
+
+    model: ResolvedModel
+    options: EncodeOptions
+
+    @abstractmethod
+    def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
+        """Encode texts that already carry their prefix."""
+
+    def encode_queries(self, texts: Sequence[str]) -> Any:
+        given = self.options.query_prefix
+        prefix = self.model.spec.query_prefix if given is None else given
+        return self._encode([prefix + t for t in texts], True, "encode queries")
+
+    def encode_docs(self, texts: Sequence[str]) -> Any:
+        given = self.options.doc_prefix
+        prefix = self.model.spec.doc_prefix if given is None else given
+        return self._encode([prefix + t for t in texts], False, "encode docs")

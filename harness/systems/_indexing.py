@@ -1,0 +1,59 @@
+"""What the indexing stages (bm25, dense, splade) share: the documents to index, the text
+read from each, a fingerprint of the corpus, and the model's part of their costs.
+
+A private module: the stage registry does not load modules whose name starts with `_`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+from harness.data.dataset import Dataset
+from harness.errors import SystemConfigError
+from harness.records import Doc
+
+if TYPE_CHECKING:  # bm25 shares this module and needs no model code
+    from harness.models.locate import ResolvedModel
+
+TextField = Literal["title", "text"]
+DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
+
+
+def corpus_docs(dataset: Dataset, stage: str) -> list[Doc]:
+    """The dataset's documents in corpus order; an error naming `stage` when there are none."""
+    docs = list(dataset.docs.values())
+    if not docs:
+        raise SystemConfigError(
+            f"dataset '{dataset.name}' has no documents to index",
+            hint=f"{stage} needs a corpus; give the dataset a corpus file",
+        )
+    return docs
+
+
+def doc_text(doc: Doc, fields: Sequence[str]) -> str:
+    """The fields joined by a space, empty ones skipped (BEIR's title + ' ' + text)."""
+    parts = {"title": doc.title, "text": doc.text}
+    return " ".join(parts[f] for f in fields if parts[f]).strip()
+
+
+def corpus_fingerprint(docs: Sequence[Doc]) -> str:
+    """sha256 of the documents alone (ids, titles, texts, order): queries and qrels may change
+    without invalidating the document embeddings."""
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(json.dumps([d.doc_id, d.title, d.text], ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def model_costs(ref: str, resolved: ResolvedModel) -> dict[str, object]:
+    """The encoder's entries in a stage's costs (`ref`: the model as the stage names it)."""
+    return {
+        "model": ref,
+        "model_sha256": resolved.files_hash,
+        "backend": resolved.backend,
+        "precision": resolved.spec.precision,
+    }

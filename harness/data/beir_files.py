@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from harness.data.fields import check_id, quote
+from harness.data.qrels import read_qrels
 from harness.data.textio import read_lines
-from harness.data.trec import check_id, read_qrels
+from harness.data.trec import duplicate_id
 from harness.errors import DataError
 from harness.records import Doc, Query
 
@@ -27,14 +31,30 @@ def splits(folder: Path) -> list[str]:
     return sorted(p.name[: -len(".tsv")] for p in qdir.glob("*.tsv")) if qdir.is_dir() else []
 
 
-def _json_objects(path: Path, what: str, required: tuple[str, ...]):  # type: ignore[no-untyped-def]
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            # json.loads would keep the last value silently; which one was meant is unknowable.
+            raise ValueError(f"key '{key}' appears twice in one object")
+        obj[key] = value
+    return obj
+
+
+# One decoder for every line: json.loads(..., object_pairs_hook=...) would build a new one each call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
+def _json_objects(path: Path, what: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
     for lineno, line in read_lines(path, what=what):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _DECODER.decode(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"invalid JSON in {what}: {exc.msg}", path=path, line=lineno) from None
+        except ValueError as exc:
+            raise DataError(f"invalid {what} object: {exc}", path=path, line=lineno) from None
         if not isinstance(obj, dict):
             raise DataError(f"{what} line is not a JSON object", path=path, line=lineno)
         for key in required:
@@ -43,28 +63,67 @@ def _json_objects(path: Path, what: str, required: tuple[str, ...]):  # type: ig
         yield lineno, obj
 
 
+def _id(obj: dict[str, Any], what: str, path: Path, lineno: int) -> str:
+    value = obj["_id"]
+    # An integer id has one spelling; a float (1.0 vs 1), bool or null would be turned into a
+    # string that no qrels line uses, so they are refused rather than converted.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise DataError(
+            f"{what} '_id' is {json.dumps(value)[:40]}, not a string",
+            path=path,
+            line=lineno,
+            hint='write ids as JSON strings, e.g. "_id": "123"',
+        )
+    text = str(value)
+    check_id(text, what, path, lineno)
+    return text
+
+
+def _text(obj: dict[str, Any], key: str, what: str, path: Path, lineno: int) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DataError(
+            f"{what} '{key}' is a JSON {type(value).__name__}, not a string",
+            path=path,
+            line=lineno,
+            hint=f"write '{key}' as a JSON string",
+        )
+    return value
+
+
 def read_corpus(path: Path) -> dict[str, Doc]:
+    """corpus.jsonl(.gz): `{"_id", "title", "text"}` per line. A missing or null title/text is
+    empty text; a repeated id is an error naming both lines."""
     docs: dict[str, Doc] = {}
+    first_line: dict[str, int] = {}
     for lineno, obj in _json_objects(path, "corpus", ("_id",)):
-        did = str(obj["_id"])
-        check_id(did, "document", path, lineno)
+        did = _id(obj, "document", path, lineno)
         if did in docs:
-            raise DataError(f"document id '{did}' appears twice", path=path, line=lineno)
-        docs[did] = Doc(did, str(obj.get("title") or ""), str(obj.get("text") or ""))
+            raise duplicate_id("document", did, first_line[did], path, lineno)
+        docs[did] = Doc(
+            did, _text(obj, "title", "document", path, lineno), _text(obj, "text", "document", path, lineno)
+        )
+        first_line[did] = lineno
     if not docs:
         raise DataError("corpus file has no documents", path=path)
     return docs
 
 
 def read_queries(path: Path) -> dict[str, Query]:
+    """queries.jsonl: `{"_id", "text"}` per line; a repeated id is an error naming both lines."""
     queries: dict[str, Query] = {}
+    first_line: dict[str, int] = {}
     for lineno, obj in _json_objects(path, "queries", ("_id", "text")):
-        qid = str(obj["_id"])
-        check_id(qid, "query", path, lineno)
-        text = str(obj["text"] or "").strip()
+        qid = _id(obj, "query", path, lineno)
+        text = _text(obj, "text", "query", path, lineno).strip()
         if not text:
-            raise DataError(f"query '{qid}' has no text", path=path, line=lineno)
+            raise DataError(f"query {quote(qid)} has no text", path=path, line=lineno)
+        if qid in queries:
+            raise duplicate_id("query", qid, first_line[qid], path, lineno)
         queries[qid] = Query(qid, text)
+        first_line[qid] = lineno
     if not queries:
         raise DataError("queries file is empty", path=path, hint="it must hold one JSON object per line")
     return queries

@@ -26,23 +26,35 @@ class QuerySubset(BaseModel):
 
 class DatasetRef(BaseModel):
     """A dataset: an id (local data root first, then ir_datasets), a BEIR folder `path`,
-    or TREC files (`topics` + `qrels`, optional BEIR-style `corpus`)."""
+    or TREC files (`topics` + `qrels`, optional BEIR-style `corpus`). Exactly one of the three;
+    a key that the chosen kind would ignore is an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str | None = None
-    path: str | None = None
-    split: str | None = None
-    name: str | None = None
-    corpus: str | None = None
-    topics: str | None = None
-    qrels: str | None = None
+    id: str | None = Field(default=None, min_length=1)
+    path: str | None = Field(default=None, min_length=1)
+    split: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+    corpus: str | None = Field(default=None, min_length=1)
+    topics: str | None = Field(default=None, min_length=1)
+    qrels: str | None = Field(default=None, min_length=1)
     queries: QuerySubset | None = None
 
     @model_validator(mode="after")
-    def _has_source(self) -> DatasetRef:
-        if not (self.id or self.path or (self.topics and self.qrels)):
+    def _one_source(self) -> DatasetRef:
+        trec = [k for k in ("topics", "qrels", "corpus") if getattr(self, k) is not None]
+        kinds = [k for k in ("id", "path") if getattr(self, k) is not None] + (["topics/qrels/corpus"] if trec else [])
+        if not kinds:
             raise ValueError("a dataset needs 'id', 'path', or both 'topics' and 'qrels'")
+        if len(kinds) > 1:
+            raise ValueError(
+                f"a dataset has one source, but this one gives {' and '.join(repr(k) for k in kinds)}: "
+                "keep 'id', 'path', or 'topics' + 'qrels' (+ 'corpus')"
+            )
+        if trec and (self.topics is None or self.qrels is None):
+            raise ValueError("TREC files need both 'topics' and 'qrels' ('corpus' is optional)")
+        if trec and self.split is not None:
+            raise ValueError("'split' applies to 'id' and 'path'; with TREC files the 'qrels' file is the split")
         return self
 
     def display_name(self) -> str:

@@ -1,31 +1,30 @@
-"""TREC formats: topics (TSV), qrels (4 columns, or BEIR's 3-column TSV), runs (6 columns)."""
+"""TREC formats: topics (TSV), runs (6 columns); qrels live in harness.data.qrels.
+
+Runs are read as trec_eval 10 reads them: columns split on ASCII whitespace, lines whose first
+non-blank character is `#` skipped as comments, blank lines skipped, the rank column ignored,
+tokens after the sixth ignored (trec_eval reserves them, see its results.trunc).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
+from harness.data.fields import ASCII_SPACE, check_id, parse_score, quote, split_columns
+from harness.data.qrels import read_qrels
 from harness.data.textio import read_lines
 from harness.errors import DataError
 from harness.fsutil import atomic_write_bytes, gzip_bytes
 from harness.records import Query, Run, ScoredDoc
 
-
-def check_id(value: str, what: str, path: Path, lineno: int) -> None:
-    """TREC files separate columns by whitespace, so an id may not contain any."""
-    if not value or any(ch.isspace() for ch in value):
-        raise DataError(
-            f"{what} id {value!r} is empty or contains whitespace",
-            path=path,
-            line=lineno,
-            hint="TREC run and qrels files cannot represent it; rewrite the ids",
-        )
+__all__ = ["check_id", "read_qrels", "read_run", "read_topics", "run_to_text", "write_run"]
 
 
 def read_topics(path: Path) -> dict[str, Query]:
     """`qid<TAB>text` per line, as MS MARCO and Anserini topic TSVs are written."""
     queries: dict[str, Query] = {}
+    first_line: dict[str, int] = {}
     for lineno, line in read_lines(path, what="topics"):
         if not line.strip():
             continue
@@ -39,68 +38,35 @@ def read_topics(path: Path) -> dict[str, Query]:
         qid, text = parts[0].strip(), parts[1].strip()
         check_id(qid, "query", path, lineno)
         if not text:
-            raise DataError(f"query '{qid}' has no text", path=path, line=lineno)
+            raise DataError(f"query {quote(qid)} has no text", path=path, line=lineno)
         if qid in queries:
-            raise DataError(f"query id '{qid}' appears twice", path=path, line=lineno)
+            raise duplicate_id("query", qid, first_line[qid], path, lineno)
         queries[qid] = Query(qid, text)
+        first_line[qid] = lineno
     if not queries:
         raise DataError("topics file has no queries", path=path, hint="is it the right file?")
     return queries
 
 
-def _parse_rel(value: str, path: Path, lineno: int) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        try:
-            f = float(value)
-        except ValueError:
-            f = math.nan
-        if math.isfinite(f) and f.is_integer():
-            return int(f)
-        raise DataError(f"relevance '{value}' is not an integer", path=path, line=lineno) from None
+def duplicate_id(what: str, value: str, first: int, path: Path, lineno: int) -> DataError:
+    return DataError(
+        f"{what} id {quote(value)} appears twice (first on line {first})",
+        path=path,
+        line=lineno,
+        hint=f"remove or rename one of the two; the harness does not guess which {what} is meant",
+    )
 
 
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """TREC qrels (`qid iter docid rel`, whitespace-separated) or BEIR TSV
-    (`query-id<TAB>corpus-id<TAB>score` with a header line)."""
-    qrels: dict[str, dict[str, int]] = {}
-    beir: bool | None = None
-    for lineno, line in read_lines(path, what="qrels"):
-        if not line.strip():
+def read_run(path: Path, *, stream: BinaryIO | None = None) -> Run:
+    """A 6-column TREC run `qid Q0 docid rank score tag` (see the module docstring). Scores
+    must be finite ASCII numbers and a document may appear once per query. `stream`: read it
+    instead of opening `path`, which then only names it in errors."""
+    by_query: dict[str, dict[str, tuple[float, int]]] = {}
+    for lineno, line in read_lines(path, what="run", stream=stream):
+        stripped = line.lstrip(ASCII_SPACE)
+        if not stripped or stripped.startswith("#"):
             continue
-        if beir is None:
-            beir = "\t" in line and len(line.split("\t")) == 3
-            if beir and line.lower().startswith("query-id"):
-                continue
-        cols = line.split("\t") if beir else line.split()
-        want = 3 if beir else 4
-        if len(cols) != want:
-            layout = "query-id, corpus-id, score" if beir else "qid, iteration, docid, relevance"
-            raise DataError(
-                f"qrels line has {len(cols)} columns, expected {want} ({layout})",
-                path=path,
-                line=lineno,
-            )
-        qid, did, rel = (cols[0], cols[1], cols[2]) if beir else (cols[0], cols[2], cols[3])
-        qid, did = qid.strip(), did.strip()
-        if not qid or not did:
-            raise DataError("qrels line has an empty id", path=path, line=lineno)
-        qrels.setdefault(qid, {})[did] = _parse_rel(rel.strip(), path, lineno)
-    if not qrels:
-        raise DataError("qrels file has no judgments", path=path)
-    return qrels
-
-
-def read_run(path: Path) -> Run:
-    """A 6-column TREC run `qid Q0 docid rank score tag`. The rank column is ignored, as
-    trec_eval ignores it; scores must be finite and a document may appear once per query.
-    Tokens after the sixth are ignored, as trec_eval reserves them (see its results.trunc)."""
-    by_query: dict[str, dict[str, float]] = {}
-    for lineno, line in read_lines(path, what="run"):
-        if not line.strip():
-            continue
-        cols = line.split()
+        cols = split_columns(line)
         if len(cols) < 6:
             raise DataError(
                 f"run line has {len(cols)} columns, expected 6 (qid Q0 docid rank score tag)",
@@ -108,24 +74,23 @@ def read_run(path: Path) -> Run:
                 line=lineno,
             )
         qid, _, did, _, score_text = cols[:5]
-        try:
-            score = float(score_text)
-        except ValueError:
-            raise DataError(f"score '{score_text}' is not a number", path=path, line=lineno) from None
-        if not math.isfinite(score):
+        if qid not in by_query:  # a run repeats its query ids on every line; check each once
+            check_id(qid, "query", path, lineno)
+            by_query[qid] = {}
+        check_id(did, "document", path, lineno)
+        score = parse_score(score_text, path, lineno)
+        docs = by_query[qid]
+        if did in docs:
             raise DataError(
-                f"score '{score_text}' is not finite",
+                f"document {quote(did)} appears twice for query {quote(qid)} (first on line {docs[did][1]})",
                 path=path,
                 line=lineno,
-                hint="NaN and infinite scores cannot be ranked",
+                hint="a run ranks each document once per query; trec_eval refuses it too",
             )
-        docs = by_query.setdefault(qid, {})
-        if did in docs:
-            raise DataError(f"document '{did}' appears twice for query '{qid}'", path=path, line=lineno)
-        docs[did] = score
+        docs[did] = (score, lineno)
     if not by_query:
         raise DataError("run file is empty", path=path)
-    return Run({q: [ScoredDoc(d, s) for d, s in docs.items()] for q, docs in by_query.items()})
+    return Run({q: [ScoredDoc(d, s) for d, (s, _) in docs.items()] for q, docs in by_query.items()})
 
 
 def format_score(score: float) -> str:

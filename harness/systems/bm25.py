@@ -56,22 +56,35 @@ class BM25(Stage):
 
         docs = corpus_docs(self.ctx.dataset, "BM25")
         t0 = time.perf_counter()
-        self.doc_ids = [d.doc_id for d in docs]
         self.tokenizer = self._tokenizer()
+        # allow_empty=False: bm25s would give an empty text a one-token placeholder, so an empty
+        # document would count as length 1 and match every query that tokenises to nothing.
         tokens = self.tokenizer.tokenize(
             [doc_text(d, self.params.fields) for d in docs],
             update_vocab=True,
             return_as="ids",
             show_progress=self.progress,
+            allow_empty=False,
         )
+        # As Lucene does (CollectionStatistics.docCount), a document without a single term after
+        # tokenisation is left out of N and the average length, and can never be retrieved; so
+        # adding empty documents to a corpus changes no score.
+        kept = [i for i, doc_tokens in enumerate(tokens) if doc_tokens]
+        self.doc_ids = [docs[i].doc_id for i in kept]
         self.retriever = bm25s.BM25(
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
         )
-        self.retriever.index((tokens, self.tokenizer.get_vocab_dict()), show_progress=self.progress)
+        if kept:
+            self.retriever.index(
+                ([tokens[i] for i in kept], self.tokenizer.get_vocab_dict()),
+                create_empty_token=False,
+                show_progress=self.progress,
+            )
         build_s = time.perf_counter() - t0
         # bm25s keeps the index as a CSC matrix of precomputed scores; its arrays are the index.
         arrays = getattr(self.retriever, "scores", {}) or {}
         index_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays.values())
+        self.empty_queries: set[str] = set()
         self.costs = {
             "docs": len(docs),
             "vocabulary": len(self.tokenizer.get_vocab_dict()),
@@ -80,17 +93,29 @@ class BM25(Stage):
             "index_bytes": index_bytes,
             "cached": False,
         }
+        if len(kept) < len(docs):
+            self.costs["empty_docs"] = len(docs) - len(kept)
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
-        k = min(self.params.depth, len(self.doc_ids))
         tokens = self.tokenizer.tokenize(
-            [q.text for q in queries], update_vocab=False, return_as="ids", show_progress=False
+            [q.text for q in queries], update_vocab=False, return_as="ids", show_progress=False, allow_empty=False
         )
-        docs, scores = self.retriever.retrieve(tokens, k=k, show_progress=self.progress, n_threads=1)
-        out: dict[str, list[ScoredDoc]] = {}
-        for qi, q in enumerate(queries):
+        # A query with no indexed term (only stopwords, or words no document has) gets an empty
+        # ranking, as in Lucene; it is counted in the costs so that the report can say so.
+        asked = [qi for qi, query_tokens in enumerate(tokens) if query_tokens]
+        self.empty_queries.update(q.query_id for qi, q in enumerate(queries) if not tokens[qi])
+        if self.empty_queries:
+            self.costs["empty_queries"] = len(self.empty_queries)
+        out: dict[str, list[ScoredDoc]] = {q.query_id: [] for q in queries}
+        if not asked or not self.doc_ids:
+            return Run(out)
+        k = min(self.params.depth, len(self.doc_ids))
+        docs, scores = self.retriever.retrieve(
+            [tokens[qi] for qi in asked], k=k, show_progress=self.progress, n_threads=1
+        )
+        for row, qi in enumerate(asked):
             # Lucene returns nothing for a document that matches no query term; bm25s returns
             # zero-scored filler up to k, which we drop so that runs are comparable.
-            pairs = zip(docs[qi], scores[qi], strict=True)
-            out[q.query_id] = [ScoredDoc(self.doc_ids[int(d)], float(s)) for d, s in pairs if s > 0]
+            pairs = zip(docs[row], scores[row], strict=True)
+            out[queries[qi].query_id] = [ScoredDoc(self.doc_ids[int(d)], float(s)) for d, s in pairs if s > 0]
         return Run(out)

@@ -154,4 +154,4 @@ def latency_ratios(
 def default_reference(results: ResultSet) -> str | None:
     """The latency reference: the spec's gate.latency.reference, else the baseline system."""
     ref = results.settings.gate.latency.reference
-    return results.resolve_system(ref, "gate.latency.reference") if ref is not None else results.baseline_system()
+    return results.resolve_system(ref, "gate.latency.reference names") if ref is not None else results.baseline_system()

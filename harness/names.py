@@ -1,4 +1,6 @@
-"""File names made from dataset and system names: one rule for run files, cell records and plots.
+"""Names: what a system name denotes (`resolve_variant_name`, the one resolver the plan and the
+results share), did-you-mean suggestions, and file names made from dataset and system names
+(one rule for run files, cell records and plots).
 
 Names come from specs and may hold anything ('/', spaces, markup). The character set kept is
 the one run files have always been named with, so an existing output folder's
@@ -9,14 +11,45 @@ Imports nothing from harness but errors.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
 _SAFE_CHARACTERS = "letters, digits and . _ = , @ + -"
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def resolve_variant_name(
+    name: str, bases: Mapping[str, str], referrer: str, missing: str, error: type[HarnessError]
+) -> str:
+    """The system variant `name` denotes: a variant name, or a base name with exactly one variant.
+
+    `bases` maps every variant name to its base name, in spec order. A sweep's base name is
+    ambiguous and an unknown name is unknown: both raise `error` ("{referrer} system 'x', which
+    {missing}"), with the variants or a did-you-mean as the hint."""
+    if name in bases:
+        return name
+    of_base = [v for v, b in bases.items() if b == name]
+    if len(of_base) == 1:
+        return of_base[0]
+    if of_base:
+        raise error(
+            f"{referrer} '{name}', which is a sweep of {len(of_base)} variants",
+            hint="name one variant exactly: " + ", ".join(of_base),
+        )
+    names = list(bases)
+    raise error(
+        f"{referrer} system '{name}', which {missing}",
+        hint=f"{did_you_mean(name, names)}systems: {', '.join(names)}",
+    )
 
 
 def slug(name: str) -> str:

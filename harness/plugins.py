@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from harness.errors import HarnessError
+from harness.names import did_you_mean
 
 T = TypeVar("T")
-
-
-def did_you_mean(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f"did you mean '{close[0]}'? " if close else ""
 
 
 class Registry(Generic[T]):

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError
 
 from harness.errors import DataError, SystemConfigError
 from harness.fsutil import atomic_write_text
-from harness.plugins import did_you_mean
+from harness.names import resolve_variant_name
 from harness.sections import Settings
 from harness.timing import Record, Timing
 
@@ -91,26 +91,17 @@ class ResultSet(Record):
         return list(self.systems) or list(dict.fromkeys(c.system for c in self.cells))
 
     def variant(self, name: str) -> str | None:
-        """The system `name` denotes: a variant name, or a base name with exactly one variant."""
-        names = self.system_names()
-        if name in names:
-            return name
-        variants = [n for n in names if n in self.systems and self.systems[n].base == name]
-        return variants[0] if len(variants) == 1 else None
+        """The system `name` denotes (see `resolve_system`), or None."""
+        try:
+            return self.resolve_system(name)
+        except SystemConfigError:
+            return None
 
-    def resolve_system(self, name: str, what: str = "system") -> str:
-        """`variant(name)`, or an error naming the systems there are."""
-        found = self.variant(name)
-        if found is not None:
-            return found
-        names = self.system_names()
-        variants = [n for n in names if n in self.systems and self.systems[n].base == name]
-        hint = (
-            "name one variant: " + ", ".join(variants)
-            if variants
-            else f"{did_you_mean(name, names)}systems: {', '.join(names)}"
-        )
-        raise SystemConfigError(f"{what} '{name}' is not a system of these results", hint=hint)
+    def resolve_system(self, name: str, referrer: str = "the results name") -> str:
+        """The system `name` denotes: a variant name, or a base name with exactly one variant
+        (harness.names.resolve_variant_name, the rule the spec was checked with)."""
+        bases = {n: (self.systems[n].base if n in self.systems else n) for n in self.system_names()}
+        return resolve_variant_name(name, bases, referrer, "these results do not hold", SystemConfigError)
 
     def baseline_system(self, wanted: str | None = None) -> str | None:
         """THE baseline system, for comparisons, markers and win/loss alike: `wanted` if given,
@@ -119,7 +110,7 @@ class ResultSet(Record):
         if not names:
             return None
         chosen = wanted if wanted is not None else self.settings.compare.baseline
-        return names[0] if chosen is None else self.resolve_system(chosen, "baseline system")
+        return names[0] if chosen is None else self.resolve_system(chosen, "the baseline names")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from harness.plugins import did_you_mean
+from harness.names import did_you_mean
 
 Loc = tuple[str | int, ...]
 

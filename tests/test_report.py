@@ -199,10 +199,10 @@ def test_options_are_validated() -> None:
         build(results, ReportOptions(measure="nDCG@20"))
     with pytest.raises(EvalError, match="latency statistic 'p42'"):
         build(results, ReportOptions(latency_stat="p42"))
-    with pytest.raises(SystemConfigError, match="baseline system 'bm26'"):
+    with pytest.raises(SystemConfigError, match="the baseline names system 'bm26', which these results do not hold"):
         build(results, ReportOptions(baseline="bm26"))
     # A sweep's base name is ambiguous as a baseline: the error names its variants.
-    with pytest.raises(SystemConfigError, match=r"name one variant: bm25@k1=0\.9, bm25@k1=1\.2, bm25@k1=0\.5"):
+    with pytest.raises(SystemConfigError, match=r"name one variant exactly: bm25@k1=0\.9, bm25@k1=1\.2, bm25@k1=0\.5"):
         build(results, ReportOptions(baseline="bm25"))
     view = build(results, ReportOptions(measure="RR@10", latency_stat="max", baseline="dense"))
     assert (view.measure, view.stat, view.datasets[0].baseline) == ("RR@10", "max", "dense")

@@ -278,5 +278,5 @@ def test_comparisons_are_reproducible_and_json_clean(dl19: ResultSet) -> None:
     assert one == two
     text = json.dumps(one, allow_nan=False)
     assert json.loads(text) == one
-    with pytest.raises(SystemConfigError, match=r"baseline system 'bm26' is not a system"):
+    with pytest.raises(SystemConfigError, match=r"the baseline names system 'bm26', which these results do not hold"):
         compare(dl19, CompareConfig.model_validate({"baseline": "bm26"}))

@@ -77,7 +77,7 @@ def clear_cmd(
     """Remove every entry, or every entry of one kind."""
     from harness.cache import ArtefactStore
     from harness.errors import CacheError
-    from harness.plugins import did_you_mean
+    from harness.names import did_you_mean
 
     store = ArtefactStore(cache_dir)
     if kind is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import EvalError
-from harness.plugins import did_you_mean
+from harness.names import did_you_mean
 from harness.records import Qrels, Run
 
 

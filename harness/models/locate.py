@@ -18,7 +18,7 @@ from typing import Literal
 from harness.errors import ModelError
 from harness.models.aliases import MODELS, Backend, Kind, ModelSpec, Pooling, aliases_hint
 from harness.models.model_files import check_files, folder_hash, weight_files
-from harness.plugins import did_you_mean
+from harness.names import did_you_mean
 
 Source = Literal["alias", "folder", "huggingface"]
 

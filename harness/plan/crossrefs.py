@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import Measure, parse_measure
-from harness.plugins import did_you_mean
+from harness.names import resolve_variant_name
 from harness.sections import Settings
 
 if TYPE_CHECKING:
@@ -29,22 +29,9 @@ _M = TypeVar("_M", bound=BaseModel)
 
 def resolve_variant(name: str, variants: Sequence[SystemVariant], referrer: str) -> SystemVariant:
     """The variant `name` means. `referrer` starts the error message ("compare.baseline names")."""
-    for v in variants:
-        if v.name == name:
-            return v
-    of_base = [v for v in variants if v.base == name]
-    if len(of_base) == 1:
-        return of_base[0]
-    if of_base:
-        raise SpecError(
-            f"{referrer} '{name}', which is a sweep of {len(of_base)} variants",
-            hint="name one variant exactly: " + ", ".join(v.name for v in of_base),
-        )
-    names = [v.name for v in variants]
-    raise SpecError(
-        f"{referrer} system '{name}', which the spec does not define",
-        hint=f"{did_you_mean(name, names)}systems: {', '.join(names)}",
-    )
+    by_name = {v.name: v for v in variants}
+    bases = {v.name: v.base for v in variants}
+    return by_name[resolve_variant_name(name, bases, referrer, "the spec does not define", SpecError)]
 
 
 def _changed(model: _M, **changes: object) -> _M:

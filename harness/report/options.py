@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import EvalError
-from harness.plugins import did_you_mean
+from harness.names import did_you_mean
 from harness.results import ResultSet
 from harness.sections import STATISTICS
 

@@ -19,7 +19,7 @@ def _text(obj: object) -> str:
 
 def _local_hint(ref: DatasetRef, data_root: Path) -> str:
     from harness.data.catalog import local_ids
-    from harness.plugins import did_you_mean
+    from harness.names import did_you_mean
 
     wanted = (ref.id or "") + (f"/{ref.split}" if ref.split else "")
     return did_you_mean(wanted, local_ids(data_root))

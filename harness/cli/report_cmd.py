@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 # harness.sections.STATISTICS, written out: importing it here would load pydantic with every
-# `harness` call. tests/test_cli_misc.py keeps the two equal.
+# `harness` call. tests/unit/test_cli_misc.py keeps the two equal.
 LATENCY_STATISTICS = ("mean", "p50", "p90", "p95", "p99", "max")
 
 

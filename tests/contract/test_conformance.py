@@ -1,7 +1,8 @@
 """Every measure the harness exposes equals trec_eval's expected output (trec_eval's own test
 suite), per query and for `all`, at the printed precision, with no exceptions: interpolated
 precision (the family where pytrec_eval's trec_eval 9.0.8 and trec_eval 10.0 disagree, see
-references.md) is not exposed, and a test below pins that decision."""
+references.md) is not exposed (tests/unit/test_evaluation.py pins that decision). trec_eval's
+fixtures with comments added score exactly like the plain ones."""
 
 from __future__ import annotations
 
@@ -89,29 +90,23 @@ def test_unanswered_judged_query_scores_zero_and_counts(trec_eval_dir: Path) -> 
     assert ev.aggregate["AP"] == pytest.approx(sum(ev.per_query["AP"].values()) / 3)
 
 
-def test_rank_column_is_ignored_and_ties_break_by_docid_descending() -> None:
-    from harness.records import Run, ScoredDoc
-
-    qrels = {"q": {"a": 1}}
-    # Equal scores: trec_eval ranks 'b' above 'a' (doc id descending), whatever the rank column says.
-    run = Run({"q": [ScoredDoc("a", 1.0), ScoredDoc("b", 1.0)]})
-    ev = evaluate(qrels, run, ["RR"])
-    assert ev.per_query["RR"]["q"] == 0.5
-
-
-def test_rr_at_cutoff_truncates_the_ranking() -> None:
-    from harness.records import Run, ScoredDoc
-
-    qrels = {"q": {"d3": 1}}
-    run = Run({"q": [ScoredDoc(f"d{i}", 10.0 - i) for i in range(5)]})
-    ev = evaluate(qrels, run, ["RR@3", "RR@4", "RR"])
-    assert ev.per_query["RR@3"]["q"] == 0.0
-    assert ev.per_query["RR@4"]["q"] == 0.25
-    assert ev.per_query["RR"]["q"] == 0.25
+def test_comment_fixture_scores_exactly_like_the_plain_one(trec_eval_dir: Path) -> None:
+    run = read_run(trec_eval_dir / "results.test")
+    for rel in (1, 2):
+        measures = [dataclasses.replace(parse_measure(n), rel=rel) for n in EXPOSED]
+        plain = evaluate(read_qrels(trec_eval_dir / "qrels.test"), run, measures)
+        commented = evaluate(read_qrels(trec_eval_dir / "qrels.test.with-comments"), run, measures)
+        assert commented.per_query == plain.per_query
+        assert commented.aggregate == plain.aggregate
 
 
-def test_interpolated_precision_is_not_exposed() -> None:
-    from harness.errors import EvalError
-
-    with pytest.raises(EvalError, match="not computed by this harness"):
-        parse_measure("IPrec@0.1")
+def test_commented_run_scores_like_the_clean_run(tmp_path: Path, trec_eval_dir: Path) -> None:
+    lines = (trec_eval_dir / "results.test").read_text().splitlines()
+    noisy = tmp_path / "run"
+    noisy.write_text("# produced by x\n" + "\n".join(f"{ln}\n   # note {i}" for i, ln in enumerate(lines)) + "\n\n")
+    qrels = read_qrels(trec_eval_dir / "qrels.test")
+    measures = ["AP", "nDCG@10", "Bpref"]
+    assert (
+        evaluate(qrels, read_run(noisy), measures).per_query
+        == evaluate(qrels, read_run(trec_eval_dir / "results.test"), measures).per_query
+    )

@@ -26,9 +26,8 @@ import pytest
 from harness.data.dataset import Dataset
 from harness.records import Run
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
-from tests.conftest import scifact_slice
 
-N_DOCS, N_QUERIES, BM25_DEPTH = 200, 10, 30
+BM25_DEPTH = 30
 
 
 def _write_run_file(path: Path, run: Run) -> dict[str, Any]:
@@ -55,21 +54,18 @@ CONTRACT_PARAMS: dict[str, dict[str, Any] | Callable[[Path, Run], dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def dataset(data_root: Path) -> Dataset:
-    return scifact_slice(data_root, N_DOCS, N_QUERIES)
-
-
-@pytest.fixture(scope="module")
-def bm25_run(dataset: Dataset, data_root: Path) -> Run:
+def bm25_run(scifact_slice: Dataset, data_root: Path) -> Run:
     cls = STAGES.get("bm25")
-    stage = cls(cls.Params.model_validate({"depth": BM25_DEPTH}), StageContext(Path("."), data_root, dataset, False))
+    stage = cls(
+        cls.Params.model_validate({"depth": BM25_DEPTH}), StageContext(Path("."), data_root, scifact_slice, False)
+    )
     stage.prepare()
-    return stage.search(list(dataset.queries.values()), None)
+    return stage.search(list(scifact_slice.queries.values()), None)
 
 
 def _make(name: str, dataset: Dataset, data_root: Path, tmp: Path, bm25: Run) -> tuple[Stage, Run | None]:
     if name not in CONTRACT_PARAMS:
-        pytest.fail(f"system type '{name}' has no entry in CONTRACT_PARAMS (tests/test_contract.py): add one")
+        pytest.fail(f"system type '{name}' has no entry in CONTRACT_PARAMS (tests/contract/test_contract.py): add one")
     raw = CONTRACT_PARAMS[name]
     params_dict = raw(tmp, bm25) if callable(raw) else raw
     cls = STAGES.get(name)
@@ -88,21 +84,21 @@ def _same(a: Run, b: Run, *, tol: float = 1e-4) -> None:
 
 
 @pytest.mark.parametrize("name", STAGES.names())
-def test_contract(name: str, dataset: Dataset, bm25_run: Run, data_root: Path, tmp_path: Path) -> None:
-    stage, previous = _make(name, dataset, data_root, tmp_path, bm25_run)
-    queries = list(dataset.queries.values())
+def test_contract(name: str, scifact_slice: Dataset, bm25_run: Run, data_root: Path, tmp_path: Path) -> None:
+    stage, previous = _make(name, scifact_slice, data_root, tmp_path, bm25_run)
+    queries = list(scifact_slice.queries.values())
     stage.prepare()
     assert isinstance(stage.costs, dict)
     run = stage.search(queries, previous)
 
     assert isinstance(run, Run)
-    assert set(run) == set(dataset.queries), "a ranking for every query"
+    assert set(run) == set(scifact_slice.queries), "a ranking for every query"
     depth = stage.params.depth if isinstance(stage.params, RetrieverParams) else None
     for qid, docs in run.items():
         assert docs, f"query {qid} got an empty ranking"
         ids = [d.doc_id for d in docs]
         assert len(ids) == len(set(ids)), f"query {qid}: a document ranked twice"
-        assert set(ids) <= set(dataset.docs), f"query {qid}: documents outside the corpus"
+        assert set(ids) <= set(scifact_slice.docs), f"query {qid}: documents outside the corpus"
         assert all(math.isfinite(d.score) for d in docs)
         if depth is not None:
             assert len(docs) <= depth, f"query {qid}: {len(docs)} documents for depth {depth}"
@@ -110,11 +106,11 @@ def test_contract(name: str, dataset: Dataset, bm25_run: Run, data_root: Path, t
             assert set(ids) <= {d.doc_id for d in previous[qid]}, "a re-ranker returns candidates only"
 
     # Real data, real models: the first-ranked document of most queries is a relevant one.
-    hits = sum(1 for qid, docs in run.items() if dataset.qrels[qid].get(docs[0].doc_id, 0) > 0)
+    hits = sum(1 for qid, docs in run.items() if scifact_slice.qrels[qid].get(docs[0].doc_id, 0) > 0)
     assert hits >= 5, f"only {hits}/10 queries have a relevant document first"
 
     # Deterministic on repeat: a fresh stage (cached artefacts reused) gives the same run.
-    again, _ = _make(name, dataset, data_root, tmp_path, bm25_run)
+    again, _ = _make(name, scifact_slice, data_root, tmp_path, bm25_run)
     again.prepare()
     _same(run, again.search(queries, previous))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,18 +14,17 @@ import pytest
 
 from harness.data.trec import read_qrels, read_run
 from harness.errors import DataError
-from tests.conftest import REPO
+from tests.support import REPO, subprocess_env
 
 MEASURES = ["-m", "nDCG@10", "-m", "AP", "-m", "NumRet", "-q"]
 
 
 def _harness(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "harness", "eval", *args, *MEASURES],
         input=stdin,
         capture_output=True,
-        env=env,
+        env=subprocess_env(),
         cwd=REPO,
         timeout=120,
         check=False,

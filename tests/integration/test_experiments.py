@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.fsutil import sha256_file
-from tests.conftest import REPO, run_cli
+from tests.support import REPO, read_results, run_cli
+
+pytestmark = pytest.mark.usefixtures("data_root")  # every test runs on the shared data
 
 # Pyserini / Anserini published nDCG@10 with the full judgments (references.md).
 PUBLISHED = {
@@ -23,10 +25,6 @@ PUBLISHED = {
 }
 
 
-def _results(out: Path) -> dict:  # type: ignore[type-arg]
-    return json.loads((out / "results.json").read_text())
-
-
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("replay")
@@ -37,7 +35,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_trec_dl_replay_reproduces_published_ndcg(replay: tuple[Path, str]) -> None:
     out, stdout = replay
-    res = _results(out)
+    res = read_results(out)
     got = {(c["dataset"], c["system"]): c["aggregate"]["nDCG@10"] for c in res["cells"]}
     for key, published in PUBLISHED.items():
         assert round(got[key], 4) == published, key
@@ -53,7 +51,7 @@ def test_trec_dl_replay_reproduces_published_ndcg(replay: tuple[Path, str]) -> N
 
 def test_results_json_carries_manifest_and_per_query(replay: tuple[Path, str]) -> None:
     out, _ = replay
-    res = _results(out)
+    res = read_results(out)
     assert res["schema_version"] == 2
     m = res["manifest"]
     assert len(m["spec_hash"]) == 64
@@ -76,7 +74,7 @@ def test_scifact_bm25_close_to_lucene_and_byte_identical(tmp_path: Path) -> None
     assert code == 0, err
     code, _, err = run_cli("run", spec, "-o", str(tmp_path / "b"), "-q", "--force")
     assert code == 0, err
-    a, b = _results(tmp_path / "a"), _results(tmp_path / "b")
+    a, b = read_results(tmp_path / "a"), read_results(tmp_path / "b")
     ndcg = a["cells"][0]["aggregate"]["nDCG@10"]
     assert abs(ndcg - 0.6789) <= 0.015  # Anserini beir-v1.0.0-scifact.flat
     assert a["cells"][0]["judged"] == 300
@@ -99,7 +97,7 @@ def test_finished_cells_are_reused_and_spec_changes_invalidate_only_changed_cell
     assert run_cli("run", str(spec), "-o", str(out), "-q")[0] == 0
     spec.write_text(base % "1.5")
     assert run_cli("run", str(spec), "-o", str(out), "-q")[0] == 0
-    cells = {c["system"]: c for c in _results(out)["cells"]}
+    cells = {c["system"]: c for c in read_results(out)["cells"]}
     assert cells["a"]["resumed"] is True
     assert cells["b"]["resumed"] is False
     run_a = sha256_file(out / cells["a"]["run_file"])
@@ -108,7 +106,7 @@ def test_finished_cells_are_reused_and_spec_changes_invalidate_only_changed_cell
     # produces the same runs; `mode: off` unquoted is YAML's false and means "off".
     spec.write_text((base % "1.5").replace("systems:", "latency: {mode: off}\nsystems:"))
     assert run_cli("run", str(spec), "-o", str(out), "-q", "--no-report")[0] == 0
-    cells = {c["system"]: c for c in _results(out)["cells"]}
+    cells = {c["system"]: c for c in read_results(out)["cells"]}
     assert cells["a"]["resumed"] is False
     assert cells["b"]["resumed"] is False
     assert sha256_file(out / cells["a"]["run_file"]) == run_a
@@ -142,7 +140,7 @@ def test_results_of_an_older_schema_are_refused_with_the_fix(replay: tuple[Path,
     """A results.json of schema 1 (untyped timing, environment per cell) is not read: report,
     compare and gate refuse it with one line naming the file, the schema and the fix."""
     out, _ = replay
-    old = _results(out)
+    old = read_results(out)
     old["schema_version"] = 1
     for cell in old["cells"]:
         cell["cached"] = cell.pop("resumed")
@@ -159,7 +157,7 @@ def test_results_of_an_older_schema_are_refused_with_the_fix(replay: tuple[Path,
 
 def test_a_tampered_results_file_is_refused_with_the_key_path(replay: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = replay
-    doc = _results(out)
+    doc = read_results(out)
     doc["cells"][3]["timing"]["latency"]["p50"] = "fast"
     (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     code, _, err = run_cli("compare", str(tmp_path))

@@ -34,7 +34,7 @@ from harness.records import Run
 from harness.results import Cell, ResultSet, SystemInfo
 from harness.sections import GateRules
 from harness.timing import Timing, latency_stats
-from tests.conftest import REPO, run_cli
+from tests.support import REPO, run_cli
 
 CI_SPEC = REPO / "experiments" / "ci-gate.yaml"
 CI_SNAPSHOT = REPO / "experiments" / "snapshots" / "ci-gate.json"

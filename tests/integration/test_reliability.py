@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cache import ArtefactStore
-from tests.conftest import REPO
+from tests.support import REPO, subprocess_env, write_spec
 
 # Two processes meet at a barrier, then ask the store for one entry whose computation takes a
 # while; each computation appends a line to the log.
@@ -41,9 +40,8 @@ assert data == b"artefact", data
 def test_two_processes_compute_one_entry_once(tmp_path: Path) -> None:
     log, ready = tmp_path / "computed.log", tmp_path / "ready"
     ready.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [sys.executable, "-c", _COMPUTE_ONE_ENTRY, str(tmp_path / "cache"), str(log), str(ready)]
-    procs = [subprocess.Popen([*args, name], env=env, stderr=subprocess.PIPE, text=True) for name in "ab"]
+    procs = [subprocess.Popen([*args, name], env=subprocess_env(), stderr=subprocess.PIPE, text=True) for name in "ab"]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
@@ -79,13 +77,13 @@ def small_collection(tmp_path_factory: pytest.TempPathFactory, data_root: Path) 
 
 
 def _spec(tmp_path: Path, collection: Path) -> Path:
-    spec = tmp_path / "dense.yaml"
-    spec.write_text(
+    return write_spec(
+        tmp_path,
         f"name: dense-slice\ndatasets: [{{path: {collection}, split: test}}]\nmeasures: [nDCG@10, R@100]\n"
         "latency: {mode: 'off'}\n"
-        "systems:\n  minilm-hnsw: {type: dense, model: all-MiniLM-L6-v2, index: hnsw, efSearch: 64, depth: 100}\n"
+        "systems:\n  minilm-hnsw: {type: dense, model: all-MiniLM-L6-v2, index: hnsw, efSearch: 64, depth: 100}\n",
+        "dense.yaml",
     )
-    return spec
 
 
 # Runs `python -m harness` with a spy on the artefact store: each compute function the store
@@ -117,13 +115,9 @@ def _computed(cache: Path) -> list[tuple[str, str]]:
 
 
 def _run(spec: Path, out: Path, cache: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "HARNESS_CACHE_DIR": str(cache),
-        "HF_HUB_OFFLINE": "1",
-        "COMPUTED_LOG": str(cache.parent / f"{cache.name}.computed"),
-    }
+    env = subprocess_env(
+        HARNESS_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1", COMPUTED_LOG=str(cache.parent / f"{cache.name}.computed")
+    )
     return subprocess.Popen(
         [sys.executable, "-c", _COUNTING_HARNESS, "run", str(spec), "-o", str(out), "-q", "--no-report", *extra],
         stdout=subprocess.PIPE,

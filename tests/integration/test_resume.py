@@ -4,7 +4,6 @@ cell, and the final results equal an uninterrupted run's."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -12,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.fsutil import sha256_file
-from tests.conftest import REPO
+from tests.support import REPO, subprocess_env
+
+pytestmark = pytest.mark.usefixtures("data_root")  # the spec runs on SciFact
 
 SPEC = """\
 name: resume
@@ -25,12 +28,11 @@ systems:
 
 
 def _start(spec: Path, out: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env,
+        env=subprocess_env(),
         cwd=REPO,
     )
 

@@ -7,84 +7,75 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.support import assert_one_clear_line, run_cli, write_spec
 
 GOOD_QRELS = "q1 0 d1 1\nq1 0 d2 0\n"
 GOOD_RUN = "q1 Q0 d1 1 2.5 t\nq1 Q0 d2 2 1.5 t\n"
 
 
-def _spec(tmp_path: Path, body: str) -> Path:
-    p = tmp_path / "spec.yaml"
-    p.write_text(body)
-    return p
-
-
-def _assert_one_clear_line(code: int, err: str, *needles: str) -> None:
-    assert code == 2
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in lines[0], lines[0]
-
-
 def test_malformed_yaml(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test\nsystems: {}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [beir/scifact/test\nsystems: {}\n")
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:", "malformed YAML")
+    assert_one_clear_line(code, err, f"{spec}:", "malformed YAML")
 
 
 def test_unknown_key_lists_valid_keys_with_line(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystemz: {}\nsystems:\n  b: {type: bm25}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystemz: {}\nsystems:\n  b: {type: bm25}\n")
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:3:", "unknown key 'systemz'", "valid keys:", "systems")
+    assert_one_clear_line(code, err, f"{spec}:3:", "unknown key 'systemz'", "valid keys:", "systems")
 
 
 def test_unknown_system_param_lists_valid_params(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b:\n    type: bm25\n    kone: 1.2\n")
+    spec = write_spec(
+        tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b:\n    type: bm25\n    kone: 1.2\n"
+    )
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:6:", "unknown key 'kone'", "k1")
+    assert_one_clear_line(code, err, f"{spec}:6:", "unknown key 'kone'", "k1")
 
 
 def test_wrong_type_names_field_and_line(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b:\n    type: bm25\n    k1: lots\n")
+    spec = write_spec(
+        tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b:\n    type: bm25\n    k1: lots\n"
+    )
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:6:", "'k1'")
+    assert_one_clear_line(code, err, f"{spec}:6:", "'k1'")
 
 
 def test_unknown_system_type_suggests(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm52}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm52}\n")
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:4:", "unknown system type 'bm52'", "did you mean 'bm25'")
+    assert_one_clear_line(code, err, f"{spec}:4:", "unknown system type 'bm52'", "did you mean 'bm25'")
 
 
 def test_unknown_measure_suggests(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/scifact/test]\nmeasures: [nDGC@10]\nsystems:\n  b: {type: bm25}\n")
+    spec = write_spec(
+        tmp_path, "name: x\ndatasets: [beir/scifact/test]\nmeasures: [nDGC@10]\nsystems:\n  b: {type: bm25}\n"
+    )
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:3:", "nDGC@10")
+    assert_one_clear_line(code, err, f"{spec}:3:", "nDGC@10")
 
 
 def test_missing_env_variable(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [{path: '${NOPE_NOT_SET}/x'}]\nsystems:\n  b: {type: bm25}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [{path: '${NOPE_NOT_SET}/x'}]\nsystems:\n  b: {type: bm25}\n")
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(code, err, f"{spec}:2:", "NOPE_NOT_SET")
+    assert_one_clear_line(code, err, f"{spec}:2:", "NOPE_NOT_SET")
 
 
 def test_missing_data_path(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [{path: does-not-exist}]\nsystems:\n  b: {type: bm25}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [{path: does-not-exist}]\nsystems:\n  b: {type: bm25}\n")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
-    _assert_one_clear_line(code, err, "does-not-exist", "not found")
+    assert_one_clear_line(code, err, "does-not-exist", "not found")
 
 
 def test_unknown_dataset_id_offline(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [beir/nosuchset/test]\nsystems:\n  b: {type: bm25}\n")
+    spec = write_spec(tmp_path, "name: x\ndatasets: [beir/nosuchset/test]\nsystems:\n  b: {type: bm25}\n")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
-    _assert_one_clear_line(code, err, "beir/nosuchset/test")
+    assert_one_clear_line(code, err, "beir/nosuchset/test")
 
 
 def test_missing_spec_file(tmp_path: Path) -> None:
     code, _, err = run_cli("run", str(tmp_path / "nope.yaml"))
-    _assert_one_clear_line(code, err, "nope.yaml", "not found")
+    assert_one_clear_line(code, err, "nope.yaml", "not found")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +94,7 @@ def test_eval_rejects_malformed_files(tmp_path: Path, run_text: str, qrels_text:
     (tmp_path / "run").write_text(run_text)
     (tmp_path / "qrels").write_text(qrels_text)
     code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "nDCG@10")
-    _assert_one_clear_line(code, err, *needles)
+    assert_one_clear_line(code, err, *needles)
 
 
 def test_truncated_gzip_run(tmp_path: Path) -> None:
@@ -111,32 +102,21 @@ def test_truncated_gzip_run(tmp_path: Path) -> None:
     (tmp_path / "run.gz").write_bytes(data[: len(data) // 2])
     (tmp_path / "qrels").write_text(GOOD_QRELS)
     code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run.gz"))
-    _assert_one_clear_line(code, err, "run.gz", "truncated gzip")
-
-
-def test_empty_queries_file(tmp_path: Path, data_root: Path) -> None:
-    folder = tmp_path / "coll"
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "hello"}\n')
-    (folder / "queries.jsonl").write_text("")
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
-    spec = _spec(tmp_path, f"name: x\ndatasets: [{{path: {folder}}}]\nsystems:\n  b: {{type: bm25}}\n")
-    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
-    _assert_one_clear_line(code, err, "queries.jsonl", "queries file is empty")
+    assert_one_clear_line(code, err, "run.gz", "truncated gzip")
 
 
 def test_unknown_measure_on_eval_command(tmp_path: Path) -> None:
     (tmp_path / "run").write_text(GOOD_RUN)
     (tmp_path / "qrels").write_text(GOOD_QRELS)
     code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "nDCG@ten")
-    _assert_one_clear_line(code, err, "nDCG@ten")
+    assert_one_clear_line(code, err, "nDCG@ten")
 
 
 def test_trec_eval_measure_name_points_to_the_ir_measures_name(tmp_path: Path) -> None:
     (tmp_path / "run").write_text(GOOD_RUN)
     (tmp_path / "qrels").write_text(GOOD_QRELS)
     code, _, err = run_cli("eval", str(tmp_path / "qrels"), str(tmp_path / "run"), "-m", "ndcg_cut_10")
-    _assert_one_clear_line(code, err, "'ndcg_cut_10' is trec_eval's name", "-m nDCG@10")
+    assert_one_clear_line(code, err, "'ndcg_cut_10' is trec_eval's name", "-m nDCG@10")
 
 
 def test_eval_warns_when_run_and_qrels_share_no_query(tmp_path: Path) -> None:
@@ -149,40 +129,10 @@ def test_eval_warns_when_run_and_qrels_share_no_query(tmp_path: Path) -> None:
 
 
 def test_nested_unknown_key_suggests_and_lists_its_own_keys(tmp_path: Path) -> None:
-    spec = _spec(
+    spec = write_spec(
         tmp_path, "name: x\ndatasets:\n  - {id: beir/scifact/test, queries: {frist: 20}}\nsystems:\n  b: {type: bm25}\n"
     )
     code, _, err = run_cli("run", str(spec))
-    _assert_one_clear_line(
+    assert_one_clear_line(
         code, err, f"{spec}:3:", "unknown key 'frist'", "did you mean 'first'?", "valid keys: first, sample, seed"
     )
-
-
-@pytest.mark.parametrize(
-    ("systems", "line", "needles"),
-    [
-        (
-            "  b: {type: bm25, k1: [0.9, 1.2]}\n  f: {type: fuse, inputs: [b@k1=0.8, b@k1=1.2]}\n",
-            5,
-            ["reads system 'b@k1=0.8', which the spec does not define", "did you mean 'b@k1=0.9'"],
-        ),
-        (
-            "  b: {type: bm25, k1: [0.9, 1.2]}\n  f: {type: fuse, inputs: [b, b@k1=1.2]}\n",
-            5,
-            ["a sweep of 2 variants", "b@k1=0.9, b@k1=1.2"],
-        ),
-        ("  b: {type: bm25}\n  d: {type: dense, model: all-MiniLM-L6-v3}\n", 5, ["did you mean 'all-MiniLM-L6-v2'"]),
-    ],
-)
-def test_errors_about_a_system_point_at_its_spec_line(
-    tmp_path: Path, systems: str, line: int, needles: list[str]
-) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets: [{id: beir/scifact/test, queries: {first: 2}}]\nsystems:\n" + systems)
-    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--no-report")
-    _assert_one_clear_line(code, err, f"{spec}:{line}:", *needles)
-
-
-def test_misspelled_local_dataset_suggests_the_local_id(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "name: x\ndatasets:\n  - beir/scifakt/test\nsystems:\n  b: {type: bm25}\n")
-    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q")
-    _assert_one_clear_line(code, err, f"{spec}:3:", "did you mean 'beir/scifact/test'?")

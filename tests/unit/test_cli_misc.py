@@ -1,4 +1,5 @@
-"""CLI odds and ends: registration, exit codes, cheap import, output paths stay inside."""
+"""CLI odds and ends: registration, exit codes, cheap import, output paths stay inside, the cache
+command on a hand-made store."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cache import ArtefactStore
 from harness.names import slug
-from tests.conftest import REPO, run_cli
+from tests.support import REPO, run_cli
 
 
 def test_internal_error_exits_3_with_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -140,3 +142,26 @@ def test_report_help_lists_the_latency_statistics_of_the_spec_sections() -> None
     from harness.sections import STATISTICS
 
     assert LATENCY_STATISTICS == STATISTICS
+
+
+def test_cache_command_lists_sizes_and_clears(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = ArtefactStore(root)
+    store.put("embeddings", "a" * 64, b"x" * 2048, {"model": {"ref": "all-MiniLM-L6-v2"}, "docs": 3, "seconds": 1.5})
+    store.put("faiss-index", "b" * 64, b"y" * 10, {"type": "hnsw"})
+    code, out, _ = run_cli("cache", "list", "--cache-dir", str(root), "--entries")
+    assert code == 0
+    per_kind = out.split("\n\n")[0]  # then, with --entries, a table of entries
+    rows = {ln.split()[0]: ln.split()[1:] for ln in per_kind.splitlines()}
+    assert rows["embeddings"] == ["1", "2.0", "KB"]
+    assert rows["total"] == ["2", "2.0", "KB"]
+    assert "all-MiniLM-L6-v2 docs=3 1.5s to compute" in out
+    code, _, err = run_cli("cache", "clear", "--cache-dir", str(root), "--kind", "embedings")
+    assert code == 2
+    assert "did you mean 'embeddings'" in err
+    code, out, _ = run_cli("cache", "clear", "--cache-dir", str(root), "--kind", "faiss-index")
+    assert (code, out.strip()) == (0, f"removed 1 entries from {root} (faiss-index)")
+    assert [e.kind for e in store.entries()] == ["embeddings"]
+    code, out, _ = run_cli("cache", "clear", "--cache-dir", str(root))
+    assert code == 0
+    assert store.entries() == []

@@ -7,7 +7,9 @@ import ast
 from collections import Counter
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "harness"
+from tests.support import REPO
+
+PACKAGE = REPO / "harness"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80
 

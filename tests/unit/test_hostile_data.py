@@ -1,7 +1,8 @@
 """Hostile data files: every input is either read exactly as trec_eval reads it, or refused with a
 one-line DataError naming the file and line. Classes here: numbers (odd digits, `_`, inf/nan,
 absurd labels), column separators (mixed tabs/spaces, Unicode spaces), comments. Duplicates,
-JSON values and dataset references: test_hostile_duplicates.py; pipes: test_stdin_pipes.py."""
+JSON values and dataset references: test_hostile_duplicates.py; pipes: tests/contract/test_stdin_pipes.py;
+real files of the shared data: tests/contract/test_hostile_real_files.py and test_conformance.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from harness.data.trec import read_qrels, read_run
 from harness.errors import DataError
 from tests.hostile import SETTINGS, ids, raises_at
+from tests.support import run_cli
 
 T = TypeVar("T")
 C_SPACE = " \t\v\f\r"  # C isspace within a line: what trec_eval splits on
@@ -233,35 +235,6 @@ def test_malformed_runs_are_refused(tmp_path: Path, text: str, line: int, needle
         read_run(path)
 
 
-def test_comment_fixture_scores_exactly_like_the_plain_one(trec_eval_dir: Path) -> None:
-    import dataclasses
-
-    from harness.evaluation.measures import evaluate, parse_measure
-    from tests.test_conformance import EXPOSED
-
-    run = read_run(trec_eval_dir / "results.test")
-    for rel in (1, 2):
-        measures = [dataclasses.replace(parse_measure(n), rel=rel) for n in EXPOSED]
-        plain = evaluate(read_qrels(trec_eval_dir / "qrels.test"), run, measures)
-        commented = evaluate(read_qrels(trec_eval_dir / "qrels.test.with-comments"), run, measures)
-        assert commented.per_query == plain.per_query
-        assert commented.aggregate == plain.aggregate
-
-
-def test_commented_run_scores_like_the_clean_run(tmp_path: Path, trec_eval_dir: Path) -> None:
-    from harness.evaluation.measures import evaluate
-
-    lines = (trec_eval_dir / "results.test").read_text().splitlines()
-    noisy = tmp_path / "run"
-    noisy.write_text("# produced by x\n" + "\n".join(f"{ln}\n   # note {i}" for i, ln in enumerate(lines)) + "\n\n")
-    qrels = read_qrels(trec_eval_dir / "qrels.test")
-    measures = ["AP", "nDCG@10", "Bpref"]
-    assert (
-        evaluate(qrels, read_run(noisy), measures).per_query
-        == evaluate(qrels, read_run(trec_eval_dir / "results.test"), measures).per_query
-    )
-
-
 @pytest.mark.parametrize(
     ("qrels", "run", "where", "needle"),
     [
@@ -273,7 +246,6 @@ def test_commented_run_scores_like_the_clean_run(tmp_path: Path, trec_eval_dir: 
     ],
 )
 def test_eval_command_exits_2_with_one_line(tmp_path: Path, qrels: str, run: str, where: str, needle: str) -> None:
-    from tests.conftest import run_cli
 
     (tmp_path / "qrels").write_text(qrels, encoding="utf-8")
     (tmp_path / "run").write_text(run, encoding="utf-8")

@@ -18,6 +18,7 @@ from harness.data.beir_files import read_corpus, read_queries
 from harness.data.ref import DatasetRef
 from harness.data.trec import read_qrels, read_topics
 from tests.hostile import SETTINGS, ids, raises_at
+from tests.support import run_cli
 
 
 @SETTINGS
@@ -58,21 +59,6 @@ def test_repeated_judgment_same_label_accepted_other_label_refused(
         at = 2 + int(beir)
         with raises_at(path, at + gap, "twice with different labels", f"({first} on line {at - 1}, {second} here)"):
             read_qrels(path)
-
-
-def test_real_scifact_queries_with_one_repeated_id(tmp_path: Path, data_root: Path) -> None:
-    src = (data_root / "beir" / "scifact" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    first = json.loads(src[0])
-    path = tmp_path / "queries.jsonl"
-    path.write_text("\n".join([*src, json.dumps({"_id": first["_id"], "text": "another text"})]) + "\n")
-    with raises_at(path, len(src) + 1, f"query id '{first['_id']}' appears twice (first on line 1)"):
-        read_queries(path)
-
-
-def test_trec_eval_multi_assessor_qrels_are_refused(trec_eval_dir: Path) -> None:
-    # qrels.123 is trec_eval's -R qrels_jg format: several assessors judge the same documents.
-    with raises_at(trec_eval_dir / "qrels.123", 3686, "twice with different labels", "(0 on line 5, 3 here)"):
-        read_qrels(trec_eval_dir / "qrels.123")
 
 
 # --- JSON values and dataset references -------------------------------------------------------
@@ -124,7 +110,6 @@ def test_contradictory_dataset_references(fields: dict[str, str], needle: str) -
 
 
 def test_contradictory_reference_in_a_spec_names_its_line(tmp_path: Path) -> None:
-    from tests.conftest import run_cli
 
     spec = tmp_path / "spec.yaml"
     datasets = "  - beir/scifact/test\n  - {id: beir/nfcorpus/test, path: x}\n"

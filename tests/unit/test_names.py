@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.errors import SpecError
 from harness.names import refuse_slug_collisions, slug, slug_collisions, unique_slugs
 
@@ -59,28 +58,3 @@ def test_unique_slugs_number_the_later_names() -> None:
         "dsA": "dsA",
         "x y": "x_y-3",
     }
-
-
-@pytest.mark.parametrize(
-    ("datasets", "systems", "message"),
-    [
-        # The spec allows a trailing dot in a system name; the file name drops it.
-        ("[beir/scifact/test]", "{bm25: {type: bm25}, bm25.: {type: bm25}}", "systems 'bm25' and 'bm25.'"),
-        (
-            "[beir/scifact/test, {id: beir/scifact, split: test, name: beir_scifact_test}]",
-            "{bm25: {type: bm25}}",
-            "datasets 'beir/scifact/test' and 'beir_scifact_test'",
-        ),
-    ],
-)
-def test_run_refuses_colliding_names_before_any_work(
-    tmp_path: Path, data_root: Path, capsys: pytest.CaptureFixture[str], datasets: str, systems: str, message: str
-) -> None:
-    spec = tmp_path / "s.yaml"
-    spec.write_text(f"name: clash\ndatasets: {datasets}\nsystems: {systems}\n")
-    out = tmp_path / "out"
-    assert main(["run", str(spec), "-o", str(out), "-q", "--data-root", str(data_root)]) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert str(spec) in err
-    assert not out.exists()

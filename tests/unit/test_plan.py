@@ -23,16 +23,10 @@ from harness.results import ResultSet
 from harness.runner.cells import run_key
 from harness.sections import CompareConfig, GateRules, ReportConfig, Settings
 from harness.systems import STAGES, Stage, StageContext, StageParams
-from tests.conftest import REPO, run_cli
+from tests.support import REPO, run_cli, write_spec
 
 HEAD = "name: p\ndatasets: [beir/scifact/test]\nmeasures: [nDCG@10, R@100]\nsystems:\n  bm25: {type: bm25}\n"
 """Lines 1-5; a section appended below starts at line 6."""
-
-
-def _spec(tmp_path: Path, body: str, head: str = HEAD) -> Path:
-    p = tmp_path / "spec.yaml"
-    p.write_text(head + body, encoding="utf-8")
-    return p
 
 
 def _run_fails_at(tmp_path: Path, spec: Path, line: int, *needles: str) -> str:
@@ -71,7 +65,7 @@ def _run_fails_at(tmp_path: Path, spec: Path, line: int, *needles: str) -> str:
 def test_a_typo_deep_in_any_section_fails_before_any_work(
     tmp_path: Path, body: str, line: int, needles: list[str]
 ) -> None:
-    _run_fails_at(tmp_path, _spec(tmp_path, body), line, *needles)
+    _run_fails_at(tmp_path, write_spec(tmp_path, HEAD + body), line, *needles)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +81,7 @@ def test_a_typo_deep_in_any_section_fails_before_any_work(
     ],
 )
 def test_a_name_that_points_nowhere_fails_at_its_line(tmp_path: Path, body: str, line: int, needles: list[str]) -> None:
-    _run_fails_at(tmp_path, _spec(tmp_path, body), line, *needles)
+    _run_fails_at(tmp_path, write_spec(tmp_path, HEAD + body), line, *needles)
 
 
 def test_a_sweep_base_name_is_ambiguous_but_a_single_variant_base_resolves(tmp_path: Path) -> None:
@@ -95,12 +89,12 @@ def test_a_sweep_base_name_is_ambiguous_but_a_single_variant_base_resolves(tmp_p
         "name: p\ndatasets: [beir/scifact/test]\nsystems:\n"
         "  bm25: {type: bm25, k1: [0.9, 1.2]}\n  one: {type: bm25, b: [0.4]}\n"
     )
-    _run_fails_at(tmp_path, _spec(tmp_path, "compare: {baseline: bm25}\n", head), 6, "a sweep of 2 variants")
-    spec = _spec(
+    _run_fails_at(tmp_path, write_spec(tmp_path, head + "compare: {baseline: bm25}\n"), 6, "a sweep of 2 variants")
+    spec = write_spec(
         tmp_path,
-        "compare: {baseline: one, measures: ['R@100']}\nreport: {baseline: 'bm25@k1=1.2', measure: nDCG@10}\n"
+        head.replace("systems:", "measures: [nDCG@10, R@100]\nsystems:")
+        + "compare: {baseline: one, measures: ['R@100']}\nreport: {baseline: 'bm25@k1=1.2', measure: nDCG@10}\n"
         "gate: {exact: [one], latency: {reference: one}}\n",
-        head.replace("systems:", "measures: [nDCG@10, R@100]\nsystems:"),
     )
     s = load_plan(spec).settings
     # Stored with the names the results use (variant names), so downstream needs no resolving.
@@ -115,7 +109,9 @@ def test_a_sweep_base_name_is_ambiguous_but_a_single_variant_base_resolves(tmp_p
 
 def test_plan_types_every_section(tmp_path: Path) -> None:
     plan = load_plan(
-        _spec(tmp_path, "latency: {mode: batch}\ncompare: {baseline: bm25}\ngate: {max_drop: {nDCG@10: 0.02}}\n")
+        write_spec(
+            tmp_path, HEAD + "latency: {mode: batch}\ncompare: {baseline: bm25}\ngate: {max_drop: {nDCG@10: 0.02}}\n"
+        )
     )
     assert isinstance(plan.settings, Settings)
     assert plan.settings.latency.mode == "batch"
@@ -153,7 +149,7 @@ def test_yaml_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     for name in ("safe_load", "load", "full_load", "unsafe_load"):
         monkeypatch.setattr(yaml, name, refuse)
-    plan = load_plan(_spec(tmp_path, "latency: {mode: off}\n"))
+    plan = load_plan(write_spec(tmp_path, HEAD + "latency: {mode: off}\n"))
     assert plan.settings.latency.mode == "off"  # YAML 1.1 `off` is still false, as safe_load reads it
 
 
@@ -163,19 +159,19 @@ def test_anchors_merge_keys_and_interpolation(tmp_path: Path) -> None:
         "  a: &base {type: bm25, k1: 0.9, b: 0.4}\n"
         "  c: {<<: *base, k1: 1.2}\n"
     )
-    plan = load_plan(_spec(tmp_path, "", text), env={"SPLIT": "dev"})
+    plan = load_plan(write_spec(tmp_path, text), env={"SPLIT": "dev"})
     assert plan.datasets[0].path == str(tmp_path / "coll")  # relative to the spec's folder
     assert plan.datasets[0].split == "dev"
     k1 = {v.name: v.stages[0].params.k1 for v in plan.systems}  # type: ignore[attr-defined]
     assert k1 == {"a": 0.9, "c": 1.2}
     with pytest.raises(SpecError, match="'MISSING' is not set") as exc:
-        load_plan(_spec(tmp_path, "", text.replace("${SPLIT}", "${MISSING}")), env={})
+        load_plan(write_spec(tmp_path, text.replace("${SPLIT}", "${MISSING}")), env={})
     assert exc.value.line == 2
 
 
 def test_an_alias_cycle_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="refers to the mapping or list that contains it"):
-        load_plan(_spec(tmp_path, "", "name: p\ndatasets: &d [beir/scifact/test, *d]\nsystems: {b: {type: bm25}}\n"))
+        load_plan(write_spec(tmp_path, "name: p\ndatasets: &d [beir/scifact/test, *d]\nsystems: {b: {type: bm25}}\n"))
 
 
 # ------------------------------------------------------------------ measures
@@ -197,7 +193,7 @@ def test_an_alias_cycle_is_an_error(tmp_path: Path) -> None:
 )
 def test_impossible_measures_fail_at_their_line(tmp_path: Path, measure: str, needles: list[str]) -> None:
     head = "name: p\ndatasets: [beir/scifact/test]\nsystems: {b: {type: bm25}}\nmeasures:\n  - RR@10\n"
-    spec = _spec(tmp_path, f"  - '{measure}'\n", head)
+    spec = write_spec(tmp_path, head + f"  - '{measure}'\n")
     _run_fails_at(tmp_path, spec, 6, *needles)
 
 
@@ -212,7 +208,7 @@ def test_eval_command_rejects_impossible_measures(tmp_path: Path) -> None:
 def test_parameters_the_families_take_still_parse(tmp_path: Path) -> None:
     names = ["R(rel=2)@100", "AP(rel=2)", "RR(rel=2)@10", "NumRel(rel=2)", "nDCG(judged_only=True)@10", "SetP"]
     text = f"name: p\ndatasets: [beir/scifact/test]\nmeasures: {json.dumps(names)}\nsystems: {{b: {{type: bm25}}}}\n"
-    assert load_plan(_spec(tmp_path, "", text)).measure_names == tuple(names)
+    assert load_plan(write_spec(tmp_path, text)).measure_names == tuple(names)
 
 
 # ------------------------------------------------------------------ one name, one meaning
@@ -220,11 +216,11 @@ def test_parameters_the_families_take_still_parse(tmp_path: Path) -> None:
 
 def test_rerank_depth_is_refused_with_a_hint_to_use_top(tmp_path: Path) -> None:
     head = "name: p\ndatasets: [beir/scifact/test]\nsystems:\n  bm25: {type: bm25, depth: 100}\n  ce:\n"
-    spec = _spec(tmp_path, "    - {type: use, system: bm25}\n    - {type: rerank, depth: [10, 20]}\n", head)
+    spec = write_spec(tmp_path, head + "    - {type: use, system: bm25}\n    - {type: rerank, depth: [10, 20]}\n")
     _run_fails_at(tmp_path, spec, 7, "'depth' is not a rerank parameter", "write top: N")
-    spec = _spec(tmp_path, "    - {type: use, system: bm25}\n    - {type: rerank, top: [10, 20]}\n", head)
+    spec = write_spec(tmp_path, head + "    - {type: use, system: bm25}\n    - {type: rerank, top: [10, 20]}\n")
     assert [v.name for v in load_plan(spec).systems] == ["bm25", "ce@top=10", "ce@top=20"]
-    spec = _spec(tmp_path, "", "name: p\ndatasets: [beir/scifact/test]\nsystems:\n  ce: {type: rerank}\n")
+    spec = write_spec(tmp_path, "name: p\ndatasets: [beir/scifact/test]\nsystems:\n  ce: {type: rerank}\n")
     _run_fails_at(tmp_path, spec, 4, "'rerank' needs candidates from a stage before it")
 
 
@@ -252,9 +248,8 @@ def test_the_results_record_how_many_queries_were_evaluated(tmp_path: Path) -> N
     (coll / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(3))
     )
-    spec = _spec(
+    spec = write_spec(
         tmp_path,
-        "",
         "name: p\ndatasets: [{path: coll, name: c, queries: {sample: 50}}]\nsystems: {b: {type: bm25}}\n"
         "latency: {mode: off}\n",
     )
@@ -317,5 +312,5 @@ def test_results_carry_the_settings(tmp_path: Path) -> None:
 def test_the_readme_spec_example_loads(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     example = readme.split("## A spec", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    plan = load_plan(_spec(tmp_path, "", example), env={"HARNESS_DATA_ROOT": str(tmp_path)})
+    plan = load_plan(write_spec(tmp_path, example), env={"HARNESS_DATA_ROOT": str(tmp_path)})
     assert "bm25-ce@top=10" in [v.name for v in plan.systems]

@@ -1,4 +1,5 @@
-"""The report: data from a hand-made ResultSet, files, determinism, escaping, CLI, Chromium."""
+"""The report: data from a hand-made ResultSet, files, determinism, escaping, CLI, Chromium. (A real
+run, then the report regenerated from results.json: tests/integration/test_report_regeneration.py.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from harness.report.options import report_options
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
 from harness.sections import CompareConfig, ReportConfig, Settings
 from harness.timing import Timing, latency_stats
-from tests.conftest import REPO
+from tests.support import REPO
 
 XSS_SYSTEM = "<script>document.documentElement.setAttribute('data-xss','1')</script>"
 XSS_QUERY = "<img src=x onerror=\"document.documentElement.setAttribute('data-xss','1')\">"
@@ -342,51 +343,6 @@ def test_cli_report_options_and_errors(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["report", str(tmp_path), "-m", "nope@3"]) == 2
     assert "measure 'nope@3' is not in the results" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
-
-
-def _spec(tmp: Path) -> Path:
-    spec = tmp / "replay.yaml"
-    spec.write_text(
-        "name: replay-mini\n"
-        "datasets:\n  - {id: msmarco/trec-dl/dl19-full, name: dl19, queries: {first: 6}}\n"
-        "measures: [nDCG@10, AP(rel=2)]\n"
-        "latency: {warmup: 2}\n"
-        "systems:\n"
-        '  bm25: {type: run, path: "${HARNESS_DATA_ROOT}/msmarco/trec-dl/runs/bm25-{dataset}.trec", depth: [10, 100]}\n'
-        '  tas-b: {type: run, path: "${HARNESS_DATA_ROOT}/msmarco/trec-dl/runs/tas-b-{dataset}.trec"}\n'
-    )
-    return spec
-
-
-def test_run_writes_report_and_report_regenerates_it_without_runs(tmp_path: Path, data_root: Path) -> None:
-    out = tmp_path / "out"
-    argv = ["run", str(_spec(tmp_path)), "-o", str(out), "-q", "--data-root", str(data_root)]
-    assert main(argv) == 0
-    html = (out / "report.html").read_bytes()
-    md = (out / "report.md").read_bytes()
-    plots = {p.name: p.read_bytes() for p in (out / "plots").iterdir()}
-    assert len(plots) == 4
-    results = ResultSet.load(out)
-    cell = results.cell("dl19", "bm25@depth=10")
-    assert cell is not None
-    assert cell.timing is not None
-    assert cell.timing.latency.n == 6
-    assert len(cell.timing.samples_ms) == 6
-    # A resumed cell keeps the timing recorded when it was computed; --no-report keeps the report.
-    assert main([*argv, "--no-report"]) == 0
-    assert (out / "report.html").read_bytes() == html
-    again = ResultSet.load(out)
-    assert [c.resumed for c in again.cells] == [True, True, True]
-    assert again.cells[0].timing == results.cells[0].timing
-    # Without run files, cell records and plots, the report comes back byte for byte.
-    for sub in ("runs", "cells", "plots"):
-        shutil.rmtree(out / sub)
-    (out / "report.html").unlink()
-    results.save(out)  # the first run's results.json
-    assert main(["report", str(out)]) == 0
-    assert (out / "report.html").read_bytes() == html
-    assert (out / "report.md").read_bytes() == md
-    assert {p.name: p.read_bytes() for p in (out / "plots").iterdir()} == plots
 
 
 # ------------------------------------------------------------------ browser

@@ -8,17 +8,12 @@ import pytest
 
 from harness.errors import SpecError
 from harness.plan import load_plan
-
-
-def _write(tmp_path: Path, body: str) -> Path:
-    p = tmp_path / "s.yaml"
-    p.write_text(body)
-    return p
+from tests.support import REPO, write_spec
 
 
 def test_scalar_lists_expand_into_named_variants(tmp_path: Path) -> None:
     exp = load_plan(
-        _write(
+        write_spec(
             tmp_path,
             "name: sw\ndatasets: [beir/scifact/test]\nsystems:\n"
             "  bm25: {type: bm25, k1: [0.9, 1.2], b: [0.4, 0.75], fields: [title, text]}\n"
@@ -39,13 +34,13 @@ def test_scalar_lists_expand_into_named_variants(tmp_path: Path) -> None:
     # `fields` is a list-typed parameter: it is a value, not a sweep.
     assert v.stages[0].params.fields == ["title", "text"]  # type: ignore[attr-defined]
     # Loading twice gives the same names and config hashes.
-    again = load_plan(tmp_path / "s.yaml")
+    again = load_plan(tmp_path / "spec.yaml")
     assert [(v.name, v.config_hash()) for v in again.systems] == [(v.name, v.config_hash()) for v in exp.systems]
 
 
 def test_env_interpolation_with_default(tmp_path: Path) -> None:
     exp = load_plan(
-        _write(
+        write_spec(
             tmp_path,
             "name: e\ndatasets: [{path: '${COLL:-/data/x}', split: '${SPLIT}'}]\nsystems:\n  b: {type: bm25}\n",
         ),
@@ -57,7 +52,7 @@ def test_env_interpolation_with_default(tmp_path: Path) -> None:
 
 def test_dataset_strings_and_subsets(tmp_path: Path) -> None:
     exp = load_plan(
-        _write(
+        write_spec(
             tmp_path,
             "name: d\ndatasets:\n  - beir/scifact/test\n  - {id: beir/nfcorpus/test, queries: {sample: 20, seed: 3}}\n"
             "systems:\n  b: {type: bm25}\n",
@@ -69,7 +64,7 @@ def test_dataset_strings_and_subsets(tmp_path: Path) -> None:
 
 
 def test_subset_needs_exactly_one_rule(tmp_path: Path) -> None:
-    p = _write(
+    p = write_spec(
         tmp_path,
         "name: d\ndatasets:\n  - {id: beir/scifact/test, queries: {first: 5, sample: 5}}\n"
         "systems:\n  b: {type: bm25}\n",
@@ -80,31 +75,31 @@ def test_subset_needs_exactly_one_rule(tmp_path: Path) -> None:
 
 
 def test_duplicate_dataset_names_rejected(tmp_path: Path) -> None:
-    p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test, beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
+    p = write_spec(tmp_path, "name: d\ndatasets: [beir/scifact/test, beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
     with pytest.raises(SpecError, match="two datasets are named"):
         load_plan(p)
 
 
 def test_empty_sweep_rejected(tmp_path: Path) -> None:
-    p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25, k1: []}\n")
+    p = write_spec(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25, k1: []}\n")
     with pytest.raises(SpecError, match="sweep 'k1' is empty"):
         load_plan(p)
 
 
 def test_experiment_name_must_be_a_safe_folder_name(tmp_path: Path) -> None:
-    p = _write(tmp_path, "name: ../escape\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
+    p = write_spec(tmp_path, "name: ../escape\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n")
     with pytest.raises(SpecError, match="'name'"):
         load_plan(p)
 
 
 def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
-    p = _write(tmp_path, "name: !!python/object/apply:os.system ['echo pwned']\ndatasets: []\nsystems: {}\n")
+    p = write_spec(tmp_path, "name: !!python/object/apply:os.system ['echo pwned']\ndatasets: []\nsystems: {}\n")
     with pytest.raises(SpecError, match="malformed YAML"):
         load_plan(p)
 
 
 def test_shipped_experiments_load() -> None:
-    root = Path(__file__).resolve().parent.parent / "experiments"
+    root = REPO / "experiments"
     specs = sorted(root.glob("*.yaml"))
     assert len(specs) >= 2
     for p in specs:
@@ -123,7 +118,7 @@ def test_shipped_experiments_load() -> None:
 def test_compare_gate_latency_sections_are_checked_at_load(
     tmp_path: Path, section: str, body: str, needle: str
 ) -> None:
-    p = _write(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n" + body)
+    p = write_spec(tmp_path, "name: d\ndatasets: [beir/scifact/test]\nsystems:\n  b: {type: bm25}\n" + body)
     with pytest.raises(SpecError, match=needle) as exc:
         load_plan(p)
     assert exc.value.line == 5

@@ -64,3 +64,8 @@ class GateError(HarnessError):
 
 class CacheError(HarnessError):
     """The artefact cache is unusable (permissions, corrupted beyond repair)."""
+
+
+class OutputError(HarnessError):
+    """A file or folder harness writes cannot be written: read-only, no permission, disk full,
+    or a file where a folder is expected (or the reverse)."""

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from harness.errors import DataError, SystemConfigError
-from harness.fsutil import atomic_write_text
+from harness.fsutil import ANYWHERE, Destination, atomic_write_text
 from harness.names import resolve_variant_name
 from harness.sections import Settings
 from harness.timing import Record, Timing
@@ -115,9 +115,9 @@ class ResultSet(Record):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
-    def save(self, folder: Path) -> Path:
+    def save(self, folder: Path, dest: Destination = ANYWHERE) -> Path:
         path = folder / RESULTS_FILE
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n", dest)
         return path
 
     @classmethod

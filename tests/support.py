@@ -1,6 +1,6 @@
 """Helpers the test modules import (`from tests.support import ...`): paths, the in-process CLI,
 spec files, results.json. Fixtures live in tests/conftest.py; hostile-input helpers in
-tests/hostile.py."""
+tests/hostile.py; simulated file-system faults (read-only folder, full disk) in tests/fsfaults.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The `harness` command. Exit codes: 0 ok, 1 gate failed, 2 bad input, 3 internal error, 130 interrupted.
+"""The `harness` command. Exit codes: 0 ok, 1 gate failed, 2 bad input or an unusable environment
+(read-only or full disk, a folder where a file is expected: one line naming the path and the fix),
+3 internal error, 130 interrupted.
 
 Every command is registered here, at import, in the order `harness --help` lists them: one module
 per command group (`*_cmd.py`) defines plain functions and sub-apps, and the bottom of this file
@@ -11,6 +13,7 @@ yaml, rich and the rest load inside the command that needs them.
 
 from __future__ import annotations
 
+import errno
 import sys
 import traceback
 from typing import Annotated
@@ -22,6 +25,18 @@ from harness.cli import cache_cmd, compare_cmd, eval_cmd, gate_cmd, info_cmd, re
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+# OSErrors that say the environment is unusable (permissions, space, a path of the wrong kind),
+# not that harness has a bug: any that a command did not turn into a HarnessError itself.
+ENVIRONMENT_ERRNOS = {
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.ENAMETOOLONG,
+}
 
 app = typer.Typer(
     add_completion=False,
@@ -63,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say_interrupted()
         return EXIT_INTERRUPTED
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fix = "check the path, its permissions and free space"
+            typer.echo(f"error: {where}{exc.strerror or exc} ({fix})", err=True)
+            return EXIT_INPUT
         traceback.print_exc()
         typer.echo("internal error: this is a bug in harness; please report it with the traceback above", err=True)
         return EXIT_INTERNAL

@@ -74,12 +74,17 @@ def clear_cmd(
         typer.Option("--kind", help="clear only this kind (see `harness cache list`)"),
     ] = None,
 ) -> None:
-    """Remove every entry, or every entry of one kind."""
+    """Remove every entry, or every entry of one kind; only what harness wrote is removed."""
     from harness.cache import ArtefactStore
     from harness.errors import CacheError
     from harness.names import did_you_mean
 
     store = ArtefactStore(cache_dir)
+    state = store.state()
+    if state in ("missing", "empty"):
+        typer.echo(f"nothing to clear: {store.root} " + ("does not exist" if state == "missing" else "is empty"))
+        return
+    store.require_cache()  # a file, or a folder harness did not make: refused, nothing removed
     if kind is not None:
         known = sorted({e.kind for e in store.entries()})
         if kind not in known:
@@ -89,3 +94,6 @@ def clear_cmd(
             )
     removed = store.clear(kind)
     typer.echo(f"removed {removed} entries from {store.root}" + (f" ({kind})" if kind else ""))
+    kept = store.foreign_files()
+    if kept:
+        typer.echo(f"kept {len(kept)} files harness did not write (e.g. {kept[0]})")

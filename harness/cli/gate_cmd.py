@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from harness.gate import GateReport
 
 snapshot_app = typer.Typer(no_args_is_help=True, help="Gate snapshots: freeze a results.json for later gating.")
 
@@ -25,9 +28,11 @@ def snapshot_save(
     ] = None,
 ) -> None:
     """Store aggregates, per-query values, dataset fingerprints, run hashes and latency ratios."""
+    from harness.fsutil import writable_file
     from harness.gate import save_snapshot
     from harness.results import ResultSet
 
+    writable_file(output)
     results = ResultSet.load(results_dir)
     doc = save_snapshot(results, output, reference)
     cells = sum(len(v) for v in doc["systems"].values())
@@ -107,6 +112,21 @@ def _cli_rules(
     return cli
 
 
+def _write_outputs(report: GateReport, outputs: dict[Path, str]) -> None:
+    """The --junit, --markdown and --json files: every one of them, or (a write failed) none."""
+    import json
+
+    from harness.fsutil import atomic_write_many
+    from harness.gate import format_junit, format_markdown, report_to_dict
+
+    formats: dict[str, Callable[[], str]] = {
+        "junit": lambda: format_junit(report),
+        "markdown": lambda: format_markdown(report),
+        "json": lambda: json.dumps(report_to_dict(report), indent=1) + "\n",
+    }
+    atomic_write_many({path: formats[fmt]().encode("utf-8") for path, fmt in outputs.items()})
+
+
 def gate_cmd(
     results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR", help="folder holding results.json")],
     snapshot: Annotated[
@@ -142,21 +162,14 @@ def gate_cmd(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write every check as JSON here")] = None,  # noqa: UP045
 ) -> None:
     """Compare RESULTS_DIR with a snapshot. Exit 0 pass, 1 regression, 2 bad input."""
-    import json
-
     from harness.errors import GateError
-    from harness.fsutil import atomic_write_text
-    from harness.gate import (
-        format_junit,
-        format_markdown,
-        format_table,
-        load_snapshot,
-        merge_rules,
-        report_to_dict,
-        run_gate,
-    )
+    from harness.fsutil import writable_file
+    from harness.gate import format_table, load_snapshot, merge_rules, run_gate
     from harness.results import ResultSet
 
+    outputs = {path: fmt for path, fmt in ((junit, "junit"), (markdown, "markdown"), (json_out, "json")) if path}
+    for path in outputs:  # before any work
+        writable_file(path)
     results = ResultSet.load(results_dir)
     stored = results.settings.gate.model_dump(mode="json", exclude_defaults=True)
     spec_rules = _spec_gate(spec) if spec is not None else {}
@@ -171,11 +184,6 @@ def gate_cmd(
         snapshot = _resolve_snapshot(rules.snapshot, spec_path.parent if spec_path else None)
     report = run_gate(results, load_snapshot(snapshot), rules)
     typer.echo(format_table(report))
-    if junit is not None:
-        atomic_write_text(junit, format_junit(report))
-    if markdown is not None:
-        atomic_write_text(markdown, format_markdown(report))
-    if json_out is not None:
-        atomic_write_text(json_out, json.dumps(report_to_dict(report), indent=1) + "\n")
+    _write_outputs(report, outputs)
     if not report.passed:
         raise typer.Exit(1)

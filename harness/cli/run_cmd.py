@@ -28,7 +28,7 @@ def run(
 
     from harness.data.resolve import data_root as resolve_root
     from harness.plan import load_plan
-    from harness.runner import RunOptions, output_dir, run_experiment
+    from harness.runner import OUTPUT, RunOptions, output_dir, run_experiment
 
     root = resolve_root(data_root).resolve()
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
@@ -43,7 +43,8 @@ def run(
         if missing_dependencies():
             typer.echo("report skipped: pip install 'harness[plots]' (then `harness report DIR`)", err=True)
         else:
-            typer.echo(f"report: {write_report(results, out / 'report.html', report_options(results)).html}")
+            files = write_report(results, out / "report.html", report_options(results), dest=OUTPUT)
+            typer.echo(f"report: {files.html}")
 
 
 def summary_table(results: ResultSet) -> str:

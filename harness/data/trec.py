@@ -15,7 +15,7 @@ from harness.data.fields import ASCII_SPACE, check_id, parse_score, quote, split
 from harness.data.qrels import read_qrels
 from harness.data.textio import read_lines
 from harness.errors import DataError
-from harness.fsutil import atomic_write_bytes, gzip_bytes
+from harness.fsutil import ANYWHERE, Destination, atomic_write_bytes, gzip_bytes
 from harness.records import Query, Run, ScoredDoc
 
 __all__ = ["check_id", "read_qrels", "read_run", "read_topics", "run_to_text", "write_run"]
@@ -108,9 +108,11 @@ def run_to_text(run: Mapping[str, tuple[ScoredDoc, ...]], tag: str, query_order:
     return "".join(out)
 
 
-def write_run(run: Run, path: Path, tag: str, query_order: list[str] | None = None) -> None:
+def write_run(
+    run: Run, path: Path, tag: str, query_order: list[str] | None = None, dest: Destination = ANYWHERE
+) -> None:
     """Write atomically; gzip when the name ends in .gz (with a fixed header, so the
-    bytes depend on the content alone)."""
+    bytes depend on the content alone). `dest` words the error if it cannot be written."""
     order = query_order if query_order is not None else sorted(run)
     data = run_to_text(run, tag, order).encode("utf-8")
-    atomic_write_bytes(path, gzip_bytes(data) if path.suffix == ".gz" else data)
+    atomic_write_bytes(path, gzip_bytes(data) if path.suffix == ".gz" else data, dest)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.fsutil import ANYWHERE, Destination
 from harness.report.options import ReportOptions, report_options
 from harness.results import ResultSet
 
@@ -37,8 +38,10 @@ def write_report(
     *,
     markdown_path: Path | None = None,
     plots_dir: Path | None = None,
+    dest: Destination = ANYWHERE,
 ) -> ReportFiles:
-    """Write the HTML report, its plots (PNG and SVG) and a Markdown summary.
+    """Write the HTML report, its plots (PNG and SVG) and a Markdown summary: all of them or,
+    if one cannot be written, none (the destinations are checked before anything is rendered).
 
     Defaults: Markdown next to the HTML (same name, `.md`), plots in `plots/` beside it.
     """
@@ -48,26 +51,28 @@ def write_report(
             f"the report needs {', '.join(missing)}",
             hint="pip install 'harness[plots]'",
         )
-    from harness.fsutil import atomic_write_bytes, atomic_write_text
+    from harness.fsutil import atomic_write_many, writable_file
     from harness.report.build import build
     from harness.report.html import render_html
     from harness.report.markdown import render_markdown
     from harness.report.plots import render_plots
 
+    md_path = markdown_path or html_path.with_suffix(".md")
+    pdir = plots_dir or html_path.parent / "plots"
+    for target in (html_path, md_path, pdir / "plot.svg"):
+        writable_file(target, dest)
     opts = options or ReportOptions()
     view = build(results, opts)
     plots = render_plots(view)
-    md_path = markdown_path or html_path.with_suffix(".md")
-    pdir = plots_dir or html_path.parent / "plots"
-    written: list[Path] = []
+    files: dict[Path, bytes] = {}
     for plot in plots:
-        for ext, data in (("svg", plot.svg), ("png", plot.png)):
-            path = pdir / f"{plot.name}.{ext}"
-            atomic_write_bytes(path, data)
-            written.append(path)
-    atomic_write_text(html_path, render_html(view, plots))
+        files[pdir / f"{plot.name}.svg"] = plot.svg
+        files[pdir / f"{plot.name}.png"] = plot.png
+    written = list(files)
+    files[html_path] = render_html(view, plots).encode("utf-8")
     rel = _relative(pdir, md_path.parent)
-    atomic_write_text(md_path, render_markdown(view, plots, plots_href=rel))
+    files[md_path] = render_markdown(view, plots, plots_href=rel).encode("utf-8")
+    atomic_write_many(files, dest)
     return ReportFiles(html_path, md_path, written)
 
 

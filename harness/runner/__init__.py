@@ -8,6 +8,8 @@ recomputed. `pipeline` runs and times one cell.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,15 +24,18 @@ from harness.data.trec import read_run, write_run
 from harness.environment import git_commit, package_versions
 from harness.errors import HarnessError
 from harness.evaluation.measures import evaluate
+from harness.fsutil import Destination, writable_file, writable_folder, write_error
 from harness.plan import Plan
 from harness.plan.order import dependencies
 from harness.records import Run
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
 from harness.runner.cells import CellFiles, read_cell, run_key, write_cell
 from harness.runner.pipeline import run_pipeline
-from harness.systems import StageContext
+from harness.systems import STAGES, StageContext
 
-__all__ = ["RunOptions", "output_dir", "run_experiment"]
+__all__ = ["OUTPUT", "RunOptions", "check_destinations", "output_dir", "run_experiment"]
+
+OUTPUT = Destination("the output folder", "choose another folder with -o or the spec's output:")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,23 @@ def output_dir(plan: Plan, override: Path | None) -> Path:
     if plan.output:
         return Path(plan.output)
     return Path("reports") / plan.name
+
+
+def check_destinations(plan: Plan, output: Path) -> None:
+    """Before any work: the output folder can be written and holds nothing in the way of the
+    files a run writes, and so does the artefact cache if a stage of the plan writes to it.
+    Raises OutputError / CacheError naming the path and the fix."""
+    from harness.cache import ArtefactStore
+
+    writable_folder(output, OUTPUT)
+    for name in ("results.json", "report.html", "report.md"):
+        writable_file(output / name, OUTPUT)
+    for name in ("runs", "cells", "plots"):
+        if (output / name).exists() and not (output / name).is_dir():
+            raise write_error(output / name, FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST)), OUTPUT)
+    # `uses_cache` is a class attribute of the stages that write artefacts (dense, splade, rerank).
+    if any(getattr(STAGES.get(c.type), "uses_cache", False) for v in plan.systems for c in v.stages):
+        ArtefactStore().check_writable()
 
 
 @contextlib.contextmanager
@@ -82,8 +104,10 @@ def _run_dataset(
             with _spec_entry(plan, plan.system_line(variant.base)):
                 result = run_pipeline(variant, ctx, latency)
             run: Run = result.run
-            write_run(run, out / files.run, tag=variant.name, query_order=order)
-            rec = write_cell(out, files, key, result.timing, result.environment)
+            # The run file first, then the record naming its sha256: a record never points at a
+            # run file that is not completely written (a failed write leaves no record).
+            write_run(run, out / files.run, tag=variant.name, query_order=order, dest=OUTPUT)
+            rec = write_cell(out, files, key, result.timing, result.environment, OUTPUT)
         else:
             run = read_run(out / files.run)
         environments[str(rec.environment["id"])] = rec.environment
@@ -127,7 +151,7 @@ def _manifest(plan: Plan, opts: RunOptions) -> Manifest:
 def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
     from tqdm import tqdm
 
-    opts.output.mkdir(parents=True, exist_ok=True)
+    check_destinations(plan, opts.output)
     datasets: dict[str, dict[str, Any]] = {}
     cells: list[Cell] = []
     environments: dict[str, dict[str, Any]] = {}
@@ -155,5 +179,5 @@ def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
     from harness.compare import attach_comparisons
 
     results = attach_comparisons(results, plan.settings.compare)
-    results.save(opts.output)
+    results.save(opts.output, OUTPUT)
     return results

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from harness import __version__
 from harness.data.dataset import Dataset
-from harness.fsutil import atomic_write_text, sha256_file
+from harness.fsutil import Destination, atomic_write_text, sha256_file
 from harness.names import slug
 from harness.plan.variants import SystemVariant
 from harness.sections import LatencyConfig
@@ -108,8 +108,10 @@ def read_cell(out: Path, files: CellFiles, key: str, latency: LatencyConfig) -> 
     return CellRecord(key, str(rec["run_file"]), str(rec["run_sha256"]), timing, environment)
 
 
-def write_cell(out: Path, files: CellFiles, key: str, timing: Timing, environment: dict[str, Any]) -> CellRecord:
+def write_cell(
+    out: Path, files: CellFiles, key: str, timing: Timing, environment: dict[str, Any], dest: Destination
+) -> CellRecord:
     """Record a finished cell whose run file is written; returns the record."""
     rec = CellRecord(key, files.run.as_posix(), sha256_file(out / files.run), timing, environment)
-    atomic_write_text(out / files.record, rec.to_json())
+    atomic_write_text(out / files.record, rec.to_json(), dest)
     return rec

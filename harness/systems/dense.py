@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, model_validator
 
@@ -174,6 +174,8 @@ def build_index(params: DenseParams, emb: Any) -> Any:
 class Dense(Stage):
     Params = DenseParams
     params: DenseParams
+    uses_cache: ClassVar[bool] = True
+    """Writes to the artefact cache: a run proves the cache writable before any work."""
 
     def _resolved(self) -> ResolvedModel:
         resolved = resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)

@@ -10,8 +10,9 @@ the lowest cross-encoder score. (`top`, not `depth`: a retriever's `depth` is ho
 documents it returns, and the stage before decides that here.)
 
 Pair scores are cached per (model content hash, max_length, batch_size, query text, document
-text) in one SQLite file per model setting under the artefact cache (``pair-scores/``), so a
-`top` sweep {10, 20, 50, 100} scores each pair once and an unchanged re-run scores nothing.
+text) in one SQLite file per model setting under the artefact cache (``pair-scores/``, see
+`_pair_scores`: every row checksummed), so a `top` sweep {10, 20, 50, 100} scores each pair
+once and an unchanged re-run scores nothing.
 
 The model is loaded by `harness.models.encoders.load_cross_encoder` (onnxruntime and tokenizers
 for the ONNX export, no torch). The default batch size is 1, on purpose: the shipped model is a
@@ -26,25 +27,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from pydantic import Field
 
 from harness.errors import SystemConfigError
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
+from harness.systems._pair_scores import PairScoreCache
 
 if TYPE_CHECKING:
     from harness.models.locate import ResolvedModel
 
 PAIR_KIND = "pair-scores"
-SCORE_SCHEMA = 2
+SCORE_SCHEMA = 3  # 3: rows carry a checksum
 
 
 class RerankParams(StageParams):
@@ -79,65 +78,6 @@ class ScoringStats:
     """Model seconds of every pair used, cached ones at the time recorded when computed."""
 
 
-class PairScoreCache:
-    """SQLite map pair_key -> score for one model setting; safe for concurrent processes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._connect()
-        except sqlite3.DatabaseError:
-            warnings.warn(f"pair-score cache {path} is corrupted; discarding and rebuilding", stacklevel=2)
-            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                p.unlink(missing_ok=True)
-            self._connect()
-
-    def _connect(self) -> None:
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # seconds: model time spent on the pair when it was computed (batch time / batch size),
-        # so that a cached re-run can still report what the re-ranking costs.
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS scores (pair TEXT PRIMARY KEY, score REAL NOT NULL, seconds REAL NOT NULL)"
-        )
-        self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-        check = self.db.execute("PRAGMA quick_check").fetchone()
-        if not check or check[0] != "ok":
-            self.db.close()
-            raise sqlite3.DatabaseError(f"quick_check: {check}")
-
-    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """All rows in one transaction: they land together or not at all."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.executemany(sql, rows)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def set_meta(self, meta: dict[str, Any]) -> None:
-        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-
-    def get(self, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
-        """pair key -> (score, seconds) for the keys that are present."""
-        found: dict[str, tuple[float, float]] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            rows = self.db.execute(
-                f"SELECT pair, score, seconds FROM scores WHERE pair IN ({','.join('?' * len(chunk))})", chunk
-            )
-            found.update((k, (float(s), float(t))) for k, s, t in rows)
-        return found
-
-    def put(self, scores: dict[str, tuple[float, float]]) -> None:
-        self._write("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)", [(k, s, t) for k, (s, t) in scores.items()])
-
-    def close(self) -> None:
-        self.db.close()
-
-
 def cascade(candidates: Sequence[ScoredDoc], new_scores: Sequence[float]) -> list[ScoredDoc]:
     """Re-scored head first (by new score), then the tail in its previous order, below it."""
     head = [ScoredDoc(d.doc_id, s) for d, s in zip(candidates, new_scores, strict=False)]
@@ -153,6 +93,8 @@ class Rerank(Stage):
     Params = RerankParams
     params: RerankParams
     first_stage = False
+    uses_cache: ClassVar[bool] = True
+    """Writes to the artefact cache: a run proves the cache writable before any work."""
 
     @staticmethod
     def _resolve(params: RerankParams, ctx: StageContext) -> ResolvedModel:
@@ -189,7 +131,7 @@ class Rerank(Stage):
                 "batch_size": self.params.batch_size,
             }
             key = make_key(**setting)
-            self.store = PairScoreCache(ArtefactStore().root / PAIR_KIND / f"{key}.sqlite3")
+            self.store = PairScoreCache(ArtefactStore().db_path(PAIR_KIND, key))
             self.store.set_meta({**setting, "model_ref": self.params.model, **resolved.describe()})
         self.costs.update(
             {
@@ -256,4 +198,6 @@ class Rerank(Stage):
             )
         # What this cell computed, over every pass (warm-up, batch, per query).
         self.costs.update({"pairs_scored": self.total.pairs_scored, "score_s": round(self.total.score_s, 4)})
+        if self.store is not None and self.store.discarded:
+            self.costs["pairs_discarded"] = self.store.discarded  # stored scores that failed their checksum
         return Run(out)

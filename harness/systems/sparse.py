@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from pydantic import Field
 
@@ -70,6 +70,8 @@ def top_k_rows(scores: Any, k: int) -> tuple[Any, Any]:
 class Splade(Stage):
     Params = SpladeParams
     params: SpladeParams
+    uses_cache: ClassVar[bool] = True
+    """Writes to the artefact cache: a run proves the cache writable before any work."""
 
     def _resolved(self) -> ResolvedModel:
         return resolve_model(self.params.model, kind="sparse", base_dir=self.ctx.base_dir)

@@ -66,8 +66,7 @@ def check_destinations(plan: Plan, output: Path) -> None:
     for name in ("runs", "cells", "plots"):
         if (output / name).exists() and not (output / name).is_dir():
             raise write_error(output / name, FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST)), OUTPUT)
-    # `uses_cache` is a class attribute of the stages that write artefacts (dense, splade, rerank).
-    if any(getattr(STAGES.get(c.type), "uses_cache", False) for v in plan.systems for c in v.stages):
+    if any(STAGES.get(c.type).uses_cache for v in plan.systems for c in v.stages):
         ArtefactStore().check_writable()
 
 

@@ -89,6 +89,9 @@ class Stage(ABC):
 
     Params: ClassVar[type[StageParams]]
     first_stage: ClassVar[bool] = True
+    uses_cache: ClassVar[bool] = False
+    """True for stages that write artefacts to the artefact cache (embeddings, indexes, pair
+    scores, model file hashes): `harness run` checks the cache is writable before any work."""
 
     costs: dict[str, Any]
     """Offline costs (see above); read by the pipeline after all passes."""

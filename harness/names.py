@@ -6,6 +6,11 @@ Names come from specs and may hold anything ('/', spaces, markup). The character
 the one run files have always been named with, so an existing output folder's
 `runs/<dataset>/<system>.trec.gz` keep their names and its cells resume instead of recomputing.
 
+Two names whose file names differ only in case are refused too: on the case-insensitive file
+systems of macOS and Windows they would be one file, and output folders travel between
+machines. A file name longer than the file system allows (`name_max`, never more than the
+portable 255 bytes) is refused when the spec loads rather than failing after hours of work.
+
 Imports nothing from harness but errors.
 """
 
@@ -13,13 +18,30 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from harness.errors import HarnessError, SpecError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,@+-]")
 _SAFE_CHARACTERS = "letters, digits and . _ = , @ + -"
+_LISTED = 20  # names an error lists at most: a sweep can have thousands
+NAME_MAX = 255
+"""Bytes in a file name on ext4, XFS, Btrfs, APFS and NTFS; the limit even where a file
+system allows more, so that a spec accepted here runs anywhere."""
+SYSTEM_FILE_SUFFIX = ".trec.gz"
+"""The longest ending added to a system's slug: runs/<dataset>/<system>.trec.gz (cell records
+end in .json)."""
+DATASET_FILE_SUFFIX = "-tradeoff.svg"
+"""The longest ending added to a dataset's slug: report plots <dataset>-{tradeoff,winloss}.{png,svg}
+(runs/<dataset>/ and cells/<dataset>/ add none)."""
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` cut to about `limit` characters, for quoting user input in a one-line message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:
@@ -43,13 +65,19 @@ def resolve_variant_name(
     if of_base:
         raise error(
             f"{referrer} '{name}', which is a sweep of {len(of_base)} variants",
-            hint="name one variant exactly: " + ", ".join(of_base),
+            hint="name one variant exactly: " + _some(of_base),
         )
     names = list(bases)
     raise error(
         f"{referrer} system '{name}', which {missing}",
-        hint=f"{did_you_mean(name, names)}systems: {', '.join(names)}",
+        hint=f"{did_you_mean(name, names)}systems: {_some(names)}",
     )
+
+
+def _some(names: list[str]) -> str:
+    """The first names, for a message (a sweep can have thousands)."""
+    more = len(names) - _LISTED
+    return ", ".join(names[:_LISTED]) + (f" and {more} more" if more > 0 else "")
 
 
 def slug(name: str) -> str:
@@ -67,23 +95,24 @@ def unique_slugs(names: Iterable[str]) -> dict[str, str]:
     For files the report writes itself (plots), where renaming is harmless; the runner refuses
     colliding names instead (`slug_collisions`), since its file names are looked up again."""
     out: dict[str, str] = {}
-    used: set[str] = set()
+    used: set[str] = set()  # lower case: 'A.png' and 'a.png' are one file on macOS and Windows
     for name in dict.fromkeys(names):
         s = base = slug(name)
         i = 2
-        while s in used:
+        while s.lower() in used:
             s = f"{base}-{i}"
             i += 1
-        used.add(s)
+        used.add(s.lower())
         out[name] = s
     return out
 
 
 def slug_collisions(names: Iterable[str]) -> list[tuple[str, str]]:
-    """Every pair (a, b) of distinct names, in the order given, that `slug` maps to one file name."""
+    """Every pair (a, b) of distinct names, in the order given, that `slug` maps to one file name
+    on a case-insensitive file system."""
     by_slug: dict[str, list[str]] = {}
     for name in dict.fromkeys(names):
-        by_slug.setdefault(slug(name), []).append(name)
+        by_slug.setdefault(slug(name).lower(), []).append(name)
     return [pair for group in by_slug.values() for pair in itertools.combinations(group, 2)]
 
 
@@ -92,8 +121,36 @@ def refuse_slug_collisions(names: Iterable[str], what: str) -> None:
     pairs = slug_collisions(names)
     if pairs:
         a, b = pairs[0]
+        same = f"files named '{slug(a)}'"
+        if slug(a) != slug(b):
+            same = f"'{slug(a)}' and '{slug(b)}', one file on a case-insensitive file system (macOS, Windows)"
         raise SpecError(
-            f"{what} '{a}' and '{b}' would both be written to files named '{slug(a)}'",
+            f"{what} '{a}' and '{b}' would both be written to {same}",
             hint=f"rename one of them; file names keep {_SAFE_CHARACTERS}, other characters become '_'"
             " and end dots are dropped",
+        )
+
+
+def name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that the file system of `directory` (or of its nearest
+    existing parent: output folders are made later) allows; at most `NAME_MAX`."""
+    d = directory.absolute()
+    try:
+        while not d.is_dir() and d != d.parent:
+            d = d.parent
+        limit = os.pathconf(d, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), unreadable, no limit
+        return NAME_MAX
+    return min(limit, NAME_MAX) if limit > 0 else NAME_MAX
+
+
+def refuse_long_file_name(name: str, what: str, suffix: str, limit: int) -> None:
+    """Raise SpecError if the file `slug(name) + suffix` would be longer than `limit` bytes."""
+    file = slug(name) + suffix
+    size = len(file.encode())
+    if size > limit:
+        raise SpecError(
+            f"{what} '{shorten(name)}' makes a file name of {size} bytes ('{shorten(file)}'), "
+            f"more than the {limit} bytes a file name may have here",
+            hint=f"shorten the name to at most {limit - len(suffix.encode())} characters",
         )

@@ -24,9 +24,12 @@ STATISTICS: tuple[LatencyStatistic, ...] = ("mean", "p50", "p90", "p95", "p99", 
 
 
 class Section(BaseModel):
-    """Base of every section: frozen, unknown keys rejected."""
+    """Base of every section: frozen, unknown keys rejected, strict types as for stage
+    parameters (harness.systems.StageParams): whole numbers for ints, numbers (ints too) for
+    floats, booleans for bools, text for strings, finite numbers only. `latency.mode: off`
+    is the one YAML boolean read as a word (see `LatencyConfig`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class LatencyConfig(Section):
@@ -49,15 +52,19 @@ class LatencyConfig(Section):
         return "off" if value is False else value
 
 
+MAX_RESAMPLES = 1_000_000
+"""More resamples change no reported digit, and each costs memory in scipy's bootstrap."""
+
+
 class BootstrapConfig(Section):
-    resamples: int = Field(default=2000, ge=100)
+    resamples: int = Field(default=2000, ge=100, le=MAX_RESAMPLES)
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="numpy refuses negative seeds")
 
 
 class RandomisationConfig(Section):
-    resamples: int = Field(default=10_000, ge=100)
-    seed: int = 0
+    resamples: int = Field(default=10_000, ge=100, le=MAX_RESAMPLES)
+    seed: int = Field(default=0, ge=0, description="numpy refuses negative seeds")
 
 
 class CompareConfig(Section):
@@ -113,8 +120,8 @@ class GateRules(Section):
     correction: Correction = "holm"
     exact: list[str] = Field(default_factory=list)
     latency: LatencyRule = Field(default_factory=LatencyRule)
-    bootstrap_resamples: int = Field(default=2000, ge=100)
-    seed: int = 0
+    bootstrap_resamples: int = Field(default=2000, ge=100, le=MAX_RESAMPLES)
+    seed: int = Field(default=0, ge=0, description="numpy refuses negative seeds")
 
     @field_validator("max_drop", "margin")
     @classmethod

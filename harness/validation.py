@@ -4,13 +4,16 @@ the keys valid there with a did-you-mean, and the error's location (for a file's
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from harness.names import did_you_mean
+from harness.names import did_you_mean, shorten
 
 Loc = tuple[str | int, ...]
+_NUMBER_TEXT = re.compile(r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -51,5 +54,29 @@ def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tupl
     elif err["type"] == "missing":
         msg = f"missing required key '{field}'"
     else:
-        msg = f"'{field}': {err['msg']} (got {err.get('input')!r})"
+        msg = f"'{field}': {err['msg']} (got {shorten(repr(err.get('input')), 60)})"
+        fix = _type_fix(err)
+        msg += f"; {fix}" if fix else ""
     return msg, loc
+
+
+def _type_fix(err: ErrorDetails) -> str:
+    """How to write a value whose YAML type is not the one the key takes (the models are strict:
+    harness.systems.StageParams says why)."""
+    kind, value = err["type"], err.get("input")
+    if value is None and kind.endswith("_type"):
+        return "the key has no value (YAML reads nothing, ~ and null as null): give one or leave the key out"
+    if isinstance(value, bool) and kind != "bool_type":
+        fix = "write a number" if kind in ("int_type", "float_type") else "quote the word if it is text"
+        return f"YAML reads unquoted yes, no, on, off, true and false as booleans: {fix}"
+    if kind == "int_type" and isinstance(value, float):
+        return "write a whole number, without a decimal point"
+    if kind in ("int_type", "float_type") and isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        if "e" in value.lower():
+            return "YAML 1.1 reads an exponent without a dot and a sign as text: write 1000 or 1.0e+3, not 1e3"
+        return "write the number without quotes"
+    if kind == "string_type" and isinstance(value, (int, float)):
+        return "YAML read a number: quote it if it is text"
+    if kind == "bool_type":
+        return "write true or false"
+    return ""

@@ -32,7 +32,7 @@ def run(
 
     root = resolve_root(data_root).resolve()
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
-    plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)})
+    plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)}, output=output)
     out = output_dir(plan, output)
     results = run_experiment(plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
     typer.echo(summary_table(results))

@@ -8,11 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class QuerySubset(BaseModel):
     """Evaluate the first N judged queries, or a seeded random sample of N."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     first: int | None = Field(default=None, gt=0)
     sample: int | None = Field(default=None, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="Random(-n) draws what Random(n) draws")
 
     @model_validator(mode="after")
     def _one_rule(self) -> QuerySubset:
@@ -29,7 +29,7 @@ class DatasetRef(BaseModel):
     or TREC files (`topics` + `qrels`, optional BEIR-style `corpus`). Exactly one of the three;
     a key that the chosen kind would ignore is an error, not silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str | None = Field(default=None, min_length=1)
     path: str | None = Field(default=None, min_length=1)

@@ -27,11 +27,11 @@ from pydantic import BaseModel, ValidationError
 from harness.data.ref import DatasetRef
 from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import Measure, parse_measure
-from harness.names import refuse_slug_collisions
 from harness.plan.crossrefs import resolve_settings, resolve_variant
+from harness.plan.file_names import check_file_names
 from harness.plan.order import dependencies, order_systems
 from harness.plan.spec_model import ExperimentSpec
-from harness.plan.variants import StageConfig, SystemVariant, expand_system
+from harness.plan.variants import StageConfig, SystemVariant, expand_systems
 from harness.plan.yaml_source import SpecLines, read_yaml
 from harness.sections import Settings
 from harness.validation import format_pydantic
@@ -111,34 +111,6 @@ def _measures(names: Sequence[str], where: Path, lines: SpecLines) -> tuple[Meas
     return tuple(out.values())
 
 
-def _check_dataset_names(spec: ExperimentSpec, where: Path, lines: SpecLines) -> None:
-    names: set[str] = set()
-    for i, ds in enumerate(spec.datasets):
-        n = ds.display_name()
-        if n in names:
-            raise SpecError(
-                f"two datasets are named '{n}'",
-                path=where,
-                line=lines.at(("datasets", i)),
-                hint="give one a distinct 'name'",
-            )
-        names.add(n)
-
-
-def _refuse_shared_files(
-    spec: ExperimentSpec, variants: Sequence[SystemVariant], where: Path, lines: SpecLines
-) -> None:
-    """Distinct names that share a run file would overwrite (or resume from) each other's runs."""
-    for what, names in (
-        ("datasets", [d.display_name() for d in spec.datasets]),
-        ("systems", [v.name for v in variants]),
-    ):
-        try:
-            refuse_slug_collisions(names, what)
-        except SpecError as exc:
-            raise exc.locate(where, lines.at((what,))) from None
-
-
 def _validate(data: Any, where: Path, lines: SpecLines) -> ExperimentSpec:
     if not isinstance(data, dict):
         raise SpecError("a spec must be a YAML mapping (name, datasets, systems, ...)", path=where, line=1)
@@ -154,18 +126,18 @@ def spec_hash(raw: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def load_plan(path: str | Path, env: Mapping[str, str] | None = None) -> Plan:
+def load_plan(path: str | Path, env: Mapping[str, str] | None = None, *, output: Path | None = None) -> Plan:
     """Load and check a spec file; every problem is a SpecError with file and line.
 
-    `env` holds the variables `${VAR}` may name (default: the process environment)."""
+    `env` holds the variables `${VAR}` may name (default: the process environment). `output`
+    is the output folder the command line gives, if any: file names must fit its file system."""
     where = Path(path)
     doc = read_yaml(where, dict(os.environ) if env is None else env)
     lines = doc.lines
     spec = _validate(doc.data, where, lines)
     measures = _measures(spec.measures, where, lines)
-    _check_dataset_names(spec, where, lines)
-    variants = [v for name, raw in spec.systems.items() for v in expand_system(name, raw, where, lines)]
-    _refuse_shared_files(spec, variants, where, lines)
+    variants = expand_systems(spec.systems, where, lines)
+    check_file_names(spec, variants, where, lines, output)
     ordered = order_systems(variants, lambda base: (str(where), lines.at(("systems", base))))
     settings = resolve_settings(spec.settings(), variants, measures, where, lines)
     return Plan(

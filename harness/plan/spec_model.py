@@ -21,7 +21,7 @@ DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "AP")
 class ExperimentSpec(BaseModel):
     """The top level of a spec file. Systems are validated by their stages' own parameter models."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     name: str = Field(min_length=1)
     description: str = ""

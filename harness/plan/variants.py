@@ -2,7 +2,14 @@
 
 A list given where a stage parameter takes one value is a sweep: the system expands into one
 variant per combination, named deterministically (`bm25@k1=0.9,b=0.4`). Only top-level stage
-parameters sweep.
+parameters sweep. Two values that make the same system (`k1: [1, 1.0]`) are refused, and so
+are more than `MAX_VARIANTS` variants in all (sweeps multiply: three lists of 100 values are a
+million variants, each run on every dataset).
+
+A pipeline is one stage that starts it (`first_stage`: bm25, dense, splade, run, use, fuse),
+then stages that re-rank the ranking before them (rerank). A starting stage anywhere else
+would silently discard the ranking before it, so it is refused at its line, as is a re-ranker
+with nothing before it.
 """
 
 from __future__ import annotations
@@ -10,20 +17,23 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 from pydantic import ValidationError
 
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 from harness.plan.yaml_source import PathKey, SpecLines
 from harness.systems import STAGES, StageParams
 from harness.validation import format_pydantic
 
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+MAX_VARIANTS = 10_000
+"""System variants of one spec, all systems together."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,26 @@ def _fmt(v: Any) -> str:
     return json.dumps(v) if not isinstance(v, str) else v
 
 
-def _raw_stage(name: str, stage: Any, spath: PathKey, first: bool, where: Path, lines: SpecLines) -> _RawStage:
+def _check_position(name: str, stype: str, index: int, first_stage: bool, line: int | None, where: Path) -> None:
+    if index == 0 and not first_stage:
+        raise SpecError(
+            f"system '{name}': '{stype}' needs candidates from a stage before it",
+            path=where,
+            line=line,
+            hint="start the pipeline with a retriever such as bm25, run or use",
+        )
+    if index > 0 and first_stage:
+        rerankers = [t for t in STAGES.names() if not STAGES.get(t).first_stage]
+        raise SpecError(
+            f"stage {index + 1} of system '{name}' ({stype}) ignores the ranking of the stage before it",
+            path=where,
+            line=line,
+            hint=f"'{stype}' starts a pipeline: make it the first stage (or a system of its own, to fuse), "
+            f"and follow it only with stages that re-rank their input ({', '.join(rerankers)})",
+        )
+
+
+def _raw_stage(name: str, stage: Any, spath: PathKey, index: int, where: Path, lines: SpecLines) -> _RawStage:
     if not isinstance(stage, dict):
         raise SpecError(f"system '{name}': a stage must be a mapping with a 'type'", path=where, line=lines.at(spath))
     if "type" not in stage:
@@ -87,14 +116,11 @@ def _raw_stage(name: str, stage: Any, spath: PathKey, first: bool, where: Path, 
             hint=f"valid types: {', '.join(STAGES.names())}",
         )
     stype = str(stage["type"])
-    cls = STAGES.get(stype, path=str(where), line=lines.at((*spath, "type")))
-    if first and not cls.first_stage:
-        raise SpecError(
-            f"system '{name}': '{stype}' needs candidates from a stage before it",
-            path=where,
-            line=lines.at(spath),
-            hint="start the pipeline with a retriever such as bm25, run or use",
-        )
+    try:
+        cls = STAGES.get(stype)
+    except HarnessError as exc:  # the registry's own error type: a spec's mistake is a SpecError
+        raise SpecError(exc.message, path=where, line=lines.at((*spath, "type")), hint=exc.hint) from None
+    _check_position(name, stype, index, cls.first_stage, lines.at(spath), where)
     model = cls.Params
     params = {str(k): v for k, v in stage.items() if k != "type"}
     for key in params:
@@ -115,8 +141,18 @@ def _raw_stage(name: str, stage: Any, spath: PathKey, first: bool, where: Path, 
     return _RawStage(stype, model, params, tuple(sweeps), spath)
 
 
-def expand_system(name: str, raw: Any, where: Path, lines: SpecLines) -> list[SystemVariant]:
-    """The variants of one system of the spec (one unless a parameter sweeps)."""
+def expand_systems(systems: Mapping[str, Any], where: Path, lines: SpecLines) -> list[SystemVariant]:
+    """The variants of every system of the spec, in spec order."""
+    variants: list[SystemVariant] = []
+    for name, raw in systems.items():
+        variants.extend(expand_system(name, raw, where, lines, MAX_VARIANTS - len(variants)))
+    return variants
+
+
+def expand_system(
+    name: str, raw: Any, where: Path, lines: SpecLines, budget: int = MAX_VARIANTS
+) -> list[SystemVariant]:
+    """The variants of one system of the spec (one unless a parameter sweeps); at most `budget`."""
     if not _SYSTEM_NAME.fullmatch(name):
         raise SpecError(
             f"system name '{name}' must use letters, digits, '.', '_', '+' and '-'",
@@ -127,10 +163,20 @@ def expand_system(name: str, raw: Any, where: Path, lines: SpecLines) -> list[Sy
     if not stages_raw:
         raise SpecError(f"system '{name}' has no stages", path=where, line=lines.at(("systems", name)))
     stages = [
-        _raw_stage(name, s, ("systems", name, i) if isinstance(raw, list) else ("systems", name), i == 0, where, lines)
+        _raw_stage(name, s, ("systems", name, i) if isinstance(raw, list) else ("systems", name), i, where, lines)
         for i, s in enumerate(stages_raw)
     ]
     axes = [(i, key, values) for i, st in enumerate(stages) for key, values in st.sweeps]
+    count = math.prod(len(values) for _, _, values in axes)
+    if count > budget:
+        raise SpecError(
+            f"system '{name}' sweeps into {count:,} variants ("
+            + " x ".join(f"{len(values)} {key}" for _, key, values in axes)
+            + f"), which takes the spec past the {MAX_VARIANTS:,} variants it may have",
+            path=where,
+            line=lines.at(("systems", name)),
+            hint="sweep fewer values, or split the sweep over several specs",
+        )
     variants: list[SystemVariant] = []
     for combo in itertools.product(*[values for _, _, values in axes]):
         chosen = {(axes[j][0], axes[j][1]): v for j, v in enumerate(combo)}
@@ -138,7 +184,24 @@ def expand_system(name: str, raw: Any, where: Path, lines: SpecLines) -> list[Sy
         sweep = tuple((axes[j][1], v) for j, v in enumerate(combo))
         vname = name + ("@" + ",".join(f"{k}={_fmt(v)}" for k, v in sweep) if sweep else "")
         variants.append(SystemVariant(vname, name, configs, sweep))
+    _refuse_equal_variants(name, variants, where, lines)
     return variants
+
+
+def _refuse_equal_variants(name: str, variants: Sequence[SystemVariant], where: Path, lines: SpecLines) -> None:
+    """A sweep value given twice (or as 1 and 1.0) would run one system twice under two names,
+    or under one name that then means either."""
+    seen: dict[str, str] = {}
+    for v in variants:
+        key = json.dumps(v.config(), sort_keys=True)
+        if key in seen:
+            raise SpecError(
+                f"system '{name}': sweep variants '{seen[key]}' and '{v.name}' are the same system",
+                path=where,
+                line=lines.at(("systems", name)),
+                hint="list each sweep value once (1 and 1.0 are the same number)",
+            )
+        seen[key] = v.name
 
 
 def _validate(

@@ -3,8 +3,11 @@ line of every key and list item is recorded, a key repeated in one mapping refus
 `${VAR}` / `${VAR:-default}` interpolated in string values.
 
 Scalars are built by PyYAML's SafeConstructor (so `0.9`, `true`, `off` and dates mean what
-they mean to `yaml.safe_load`); mappings and lists are built here, because safe_load silently
-keeps the last of two equal keys and forgets where anything was.
+they mean to `yaml.safe_load`), except two YAML 1.1 number forms nobody means in a spec: a
+leading zero (`010` is the octal number 8) and colons (`1:30` is the base-60 number 90); both
+are refused with the fix. Mappings and lists are built here, because safe_load silently keeps
+the last of two equal keys and forgets where anything was. Size, depth and alias expansion are
+bounded before anything is built (`yaml_limits`).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from typing import Any
 import yaml
 
 from harness.errors import SpecError
+from harness.names import shorten
+from harness.plan.yaml_limits import MAX_VALUES, SpecLoader, check_expansion, check_file_size
 
 PathKey = tuple[Hashable, ...]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-MAX_VALUES = 200_000
-"""Aliases can expand a small file into billions of values; a spec never needs this many."""
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,12 @@ class _Builder:
         line = node.start_mark.line + 1
         self.lines.setdefault(path, line)
         self.count += 1
-        if self.count > MAX_VALUES:
+        if self.count > MAX_VALUES:  # check_expansion counted first; merge keys may add a few
             raise self.error(f"the spec expands to more than {MAX_VALUES} values", line, "check its YAML aliases")
         if id(node) in self.active:
             raise self.error("a YAML alias refers to the mapping or list that contains it", line)
+        if isinstance(node, yaml.ScalarNode) and node.tag in _NUMBER_TAGS:
+            self._refuse_surprising_number(node, line)
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
             self.active.add(id(node))
             try:
@@ -90,8 +97,25 @@ class _Builder:
         value = self.loader.construct_object(node, deep=True)
         return self._interpolate(value, path) if isinstance(value, str) else value
 
+    def _refuse_surprising_number(self, node: yaml.ScalarNode, line: int) -> None:
+        text = node.value
+        if ":" in text:
+            kind, fix = "base-60", "without colons"
+        elif _OCTAL.fullmatch(text):
+            kind, fix = "octal", "without a leading zero"
+        else:
+            return
+        shown = shorten(text)
+        raise self.error(
+            f"YAML 1.1 reads {shown} as the {kind} number {shorten(str(self.loader.construct_object(node)))}",
+            line,
+            f"write the number {fix}, or quote it ('{shown}') if it is text",
+        )
+
     def _key(self, node: yaml.Node) -> Hashable:
         if isinstance(node, yaml.ScalarNode):
+            if node.tag in _NUMBER_TAGS:
+                self._refuse_surprising_number(node, node.start_mark.line + 1)
             key = self.loader.construct_object(node)
             if isinstance(key, Hashable):
                 return key
@@ -145,6 +169,7 @@ class _Builder:
 def _read_text(where: Path) -> str:
     if not where.is_file():
         raise SpecError("spec file not found", path=where, hint="give the path of a YAML spec")
+    check_file_size(where)
     try:
         return where.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -166,17 +191,17 @@ def read_yaml(path: Path, env: Mapping[str, str]) -> YamlDocument:
     """Parse a spec file once into its interpolated value and the line of each key and item."""
     text = _read_text(path)
     try:
-        loader = yaml.SafeLoader(text)  # reads the text already: refuses control characters
+        loader = SpecLoader(text, path)  # reads the text already: refuses control characters
     except yaml.YAMLError as exc:
         raise _malformed(exc, path) from None
     builder = _Builder(loader, path, env)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            check_expansion(node, path)
         data = builder.build(node, ()) if node is not None else None
     except yaml.YAMLError as exc:
         raise _malformed(exc, path) from None
-    except RecursionError:
-        raise SpecError("the spec nests mappings or lists too deeply", path=path) from None
     finally:
         loader.dispose()
     return YamlDocument(data=data, lines=SpecLines(MappingProxyType(builder.lines)))

@@ -22,9 +22,16 @@ from harness.records import Query, Run
 
 
 class StageParams(BaseModel):
-    """Base of every stage's parameters: frozen, unknown keys rejected."""
+    """Base of every stage's parameters: frozen, unknown keys rejected, strict types.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict, because YAML 1.1 hands over values that lax pydantic would silently convert: `yes`,
+    `on` and `true` are booleans (lax takes True as 1 or 1.0), quoted numbers and `1e3` are text
+    (lax takes "1e3" as 1000.0), `10.0` is a float (lax takes it as 10). So an int parameter takes
+    a whole number only, a float parameter a number (an int too: `k1: 1`), a bool parameter a
+    boolean, a string parameter text; numbers must be finite (`.inf` and `.nan` are refused).
+    `harness.validation` words the errors with the fix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     key_hints: ClassVar[Mapping[str, str]] = {}
     """Keys that are not parameters of this stage but mean something elsewhere, with the hint
@@ -89,6 +96,8 @@ class Stage(ABC):
 
     Params: ClassVar[type[StageParams]]
     first_stage: ClassVar[bool] = True
+    """True: the stage starts a pipeline and its `search` ignores `previous`, so a spec may put
+    it first only; False: it re-ranks `previous`, so a spec may not put it first."""
     uses_cache: ClassVar[bool] = False
     """True for stages that write artefacts to the artefact cache (embeddings, indexes, pair
     scores, model file hashes): `harness run` checks the cache is writable before any work."""

@@ -41,6 +41,14 @@ class HarnessError(Exception):
 class SpecError(HarnessError):
     """The experiment spec is malformed or names something that does not exist."""
 
+    @classmethod
+    def from_error(cls, exc: HarnessError, path: str | Path, line: int | None) -> SpecError:
+        """`exc`, raised by a part that knows no spec (a measure parser, a registry), as the
+        spec's error at path:line (or at the place `exc` names, if it names one)."""
+        if exc.path is not None:
+            path, line = exc.path, exc.line
+        return cls(exc.message, path=path, line=line, hint=exc.hint)
+
 
 class DataError(HarnessError):
     """A dataset, topics, qrels or run file is missing or malformed."""

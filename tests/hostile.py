@@ -1,4 +1,4 @@
-"""Helpers shared by the hostile-data tests."""
+"""Helpers shared by the hostile-input tests (data files and specs)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from harness.errors import DataError
+from tests.support import run_cli
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -30,3 +31,11 @@ def raises_at(path: Path, line: int | None, *needles: str) -> Iterator[None]:
     assert text.startswith(f"{path}:{line}: " if line is not None else f"{path}: "), text
     for n in needles:
         assert n in text, text
+
+
+def assert_run_refuses(spec: Path, error: str) -> None:
+    """`harness run SPEC -o OUT` prints `error` alone, exits 2 and creates no OUT."""
+    out = spec.parent / "out"
+    code, stdout, stderr = run_cli("run", str(spec), "-o", str(out), "-q")
+    assert (code, stdout, stderr) == (2, "", f"error: {error}\n")
+    assert not out.exists()

@@ -106,7 +106,7 @@ def _measures(names: Sequence[str], where: Path, lines: SpecLines) -> tuple[Meas
         try:
             m = parse_measure(text)
         except HarnessError as exc:
-            raise exc.locate(where, lines.at(("measures", i))) from None
+            raise SpecError.from_error(exc, where, lines.at(("measures", i))) from None
         out.setdefault(m.name, m)
     return tuple(out.values())
 

@@ -55,7 +55,7 @@ def _measure(name: str, key: str, path: PathKey, measures: Sequence[Measure], wh
     try:
         canonical = parse_measure(name).name
     except HarnessError as exc:
-        raise exc.locate(where, lines.at(path)) from None
+        raise SpecError.from_error(exc, where, lines.at(path)) from None
     if canonical not in names:
         raise SpecError(
             f"{key} names measure '{name}', which the spec's measures do not include",

@@ -119,7 +119,7 @@ def _raw_stage(name: str, stage: Any, spath: PathKey, index: int, where: Path, l
     try:
         cls = STAGES.get(stype)
     except HarnessError as exc:  # the registry's own error type: a spec's mistake is a SpecError
-        raise SpecError(exc.message, path=where, line=lines.at((*spath, "type")), hint=exc.hint) from None
+        raise SpecError.from_error(exc, where, lines.at((*spath, "type"))) from None
     _check_position(name, stype, index, cls.first_stage, lines.at(spath), where)
     model = cls.Params
     params = {str(k): v for k, v in stage.items() if k != "type"}

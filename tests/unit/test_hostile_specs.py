@@ -9,7 +9,6 @@ them; alias bombs, huge, deep and over-swept specs (measured in a subprocess).""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import typing
@@ -28,15 +27,10 @@ from harness.plan.spec_model import ExperimentSpec
 from harness.plan.yaml_limits import MAX_SPEC_BYTES
 from harness.runner.cells import CellFiles
 from harness.systems import STAGES
-from tests.conftest import REPO, run_cli
+from tests.hostile import assert_run_refuses
+from tests.support import REPO, run_cli, subprocess_env, write_spec
 
 HEAD = "name: x\ndatasets: [beir/scifact/test]\nsystems:\n"
-
-
-def _spec(tmp_path: Path, text: str) -> Path:
-    p = tmp_path / "spec.yaml"
-    p.write_text(text, encoding="utf-8")
-    return p
 
 
 def refused(spec: Path, line: int | None, *needles: str) -> str:
@@ -49,16 +43,8 @@ def refused(spec: Path, line: int | None, *needles: str) -> str:
     assert text.startswith(f"{spec}:{line}: " if line is not None else f"{spec}: "), text
     for needle in needles:
         assert needle in text, text
-    run_refuses(spec, text)
+    assert_run_refuses(spec, text)
     return text
-
-
-def run_refuses(spec: Path, error: str) -> None:
-    """`harness run SPEC -o OUT` prints `error` alone, exits 2 and creates no OUT."""
-    out = spec.parent / "out"
-    code, stdout, stderr = run_cli("run", str(spec), "-o", str(out), "-q")
-    assert (code, stdout, stderr) == (2, "", f"error: {error}\n")
-    assert not out.exists()
 
 
 # ------------------------------------------------------------------ names and the file system
@@ -84,7 +70,7 @@ def test_the_longest_accepted_names_make_files_the_file_system_takes(tmp_path: P
     system = "s" * (limit - len(SYSTEM_FILE_SUFFIX))
     dataset = "d" * (limit - len(DATASET_FILE_SUFFIX))
     plan = load_plan(
-        _spec(
+        write_spec(
             tmp_path,
             f"name: x\ndatasets: [{{id: beir/scifact/test, name: {dataset}}}]\nsystems:\n  {system}: {{type: bm25}}\n",
         )
@@ -116,14 +102,14 @@ def test_a_name_too_long_for_a_file_name_is_refused_at_its_line(
     tmp_path: Path, body: str, line: int, needle: str
 ) -> None:
     s = "s" * (name_max(tmp_path) - len(SYSTEM_FILE_SUFFIX))  # the longest system name that fits
-    text = refused(_spec(tmp_path, body.format(s=s)), line, needle, "bytes a file name may have here", "shorten")
+    text = refused(write_spec(tmp_path, body.format(s=s)), line, needle, "bytes a file name may have here", "shorten")
     assert len(text) < 400  # the name is quoted shortened
 
 
 def test_a_spec_name_too_long_for_the_default_output_folder_is_refused(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, f"name: {'n' * 300}\ndatasets: [beir/scifact/test]\nsystems: {{b: {{type: bm25}}}}\n")
+    spec = write_spec(tmp_path, f"name: {'n' * 300}\ndatasets: [beir/scifact/test]\nsystems: {{b: {{type: bm25}}}}\n")
     with pytest.raises(SpecError, match=r":1: the spec's name, which names its output folder, 'nnn.*300 bytes"):
         load_plan(spec)
     monkeypatch.chdir(tmp_path)
@@ -138,7 +124,7 @@ def test_a_spec_name_too_long_for_the_default_output_folder_is_refused(
 def test_a_smaller_file_system_limit_applies_to_the_output_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, HEAD + f"  {'s' * 140}: {{type: bm25}}\n")
+    spec = write_spec(tmp_path, HEAD + f"  {'s' * 140}: {{type: bm25}}\n")
     load_plan(spec)
     monkeypatch.setattr("harness.names.os.pathconf", lambda *_: 143)
     refused(spec, 4, "148 bytes", "more than the 143", "at most 135 characters")
@@ -147,7 +133,7 @@ def test_a_smaller_file_system_limit_applies_to_the_output_folder(
 def test_an_output_folder_named_on_the_command_line_sets_the_limit(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, HEAD + f"  {'s' * 140}: {{type: bm25}}\n")
+    spec = write_spec(tmp_path, HEAD + f"  {'s' * 140}: {{type: bm25}}\n")
     small, large = tmp_path / "small", tmp_path / "large"
     monkeypatch.setattr("harness.names.os.pathconf", lambda d, _: 143 if Path(d).name == "small" else 255)
     small.mkdir()
@@ -171,7 +157,7 @@ def test_an_output_folder_named_on_the_command_line_sets_the_limit(
 )
 def test_names_equal_but_for_case_are_refused(tmp_path: Path, body: str, line: int, needle: str) -> None:
     # Output folders move between machines; on macOS and Windows the two would be one file.
-    refused(_spec(tmp_path, body), line, needle, "one file on a case-insensitive file system")
+    refused(write_spec(tmp_path, body), line, needle, "one file on a case-insensitive file system")
 
 
 def test_report_file_stems_differ_in_more_than_case() -> None:
@@ -204,7 +190,7 @@ def test_report_file_stems_differ_in_more_than_case() -> None:
     ],
 )
 def test_a_stage_parameter_takes_its_own_type_only(tmp_path: Path, value: str, needles: list[str]) -> None:
-    refused(_spec(tmp_path, HEAD + f"  b:\n    type: bm25\n    {value}\n"), 6, *needles)
+    refused(write_spec(tmp_path, HEAD + f"  b:\n    type: bm25\n    {value}\n"), 6, *needles)
 
 
 @pytest.mark.parametrize(
@@ -225,7 +211,7 @@ def test_a_stage_parameter_takes_its_own_type_only(tmp_path: Path, value: str, n
     ],
 )
 def test_a_setting_takes_its_own_type_only(tmp_path: Path, section: str, line: int, needles: list[str]) -> None:
-    refused(_spec(tmp_path, HEAD + f"  b: {{type: bm25}}\n{section}\n"), line, *needles)
+    refused(write_spec(tmp_path, HEAD + f"  b: {{type: bm25}}\n{section}\n"), line, *needles)
 
 
 @pytest.mark.parametrize(
@@ -237,17 +223,17 @@ def test_a_setting_takes_its_own_type_only(tmp_path: Path, section: str, line: i
     ],
 )
 def test_a_dataset_key_takes_its_own_type_only(tmp_path: Path, dataset: str, needles: list[str]) -> None:
-    refused(_spec(tmp_path, f"name: x\ndatasets:\n  - {dataset}\nsystems: {{b: {{type: bm25}}}}\n"), 3, *needles)
+    refused(write_spec(tmp_path, f"name: x\ndatasets:\n  - {dataset}\nsystems: {{b: {{type: bm25}}}}\n"), 3, *needles)
 
 
 def test_an_octal_or_base_60_key_is_refused_too(tmp_path: Path) -> None:
-    refused(_spec(tmp_path, HEAD + "  010: {type: bm25}\n"), 4, "YAML 1.1 reads 010 as the octal number 8")
-    refused(_spec(tmp_path, HEAD + "  b: {type: bm25}\ngate: {max_drop: {1:20: 0.1}}\n"), 5, "base-60 number 80")
+    refused(write_spec(tmp_path, HEAD + "  010: {type: bm25}\n"), 4, "YAML 1.1 reads 010 as the octal number 8")
+    refused(write_spec(tmp_path, HEAD + "  b: {type: bm25}\ngate: {max_drop: {1:20: 0.1}}\n"), 5, "base-60 number 80")
 
 
 def test_values_accepted_on_purpose(tmp_path: Path) -> None:
     plan = load_plan(
-        _spec(
+        write_spec(
             tmp_path,
             HEAD + "  b: {type: bm25, k1: 1, lower: yes, ignore_identical_ids: on, depth: 1_000}\n"
             "latency: {mode: off}\ngate: {max_drop: 0, latency: {max_growth: 2}}\n",
@@ -332,7 +318,7 @@ def test_a_stage_that_ignores_its_input_is_refused_after_another(tmp_path: Path,
         HEAD + f"  a: {{type: bm25}}\n  c: {{type: bm25, k1: 1.2}}\n  x:\n    - {{type: bm25}}\n    - {_FIRST[stype]}\n"
     )
     refused(
-        _spec(tmp_path, body),
+        write_spec(tmp_path, body),
         8,
         f"stage 2 of system 'x' ({stype}) ignores the ranking of the stage before it",
         "make it the first stage",
@@ -341,9 +327,9 @@ def test_a_stage_that_ignores_its_input_is_refused_after_another(tmp_path: Path,
 
 
 def test_a_reranker_first_is_refused_and_rerankers_after_a_first_stage_load(tmp_path: Path) -> None:
-    refused(_spec(tmp_path, HEAD + "  x:\n    - {type: rerank}\n"), 5, "'rerank' needs candidates")
+    refused(write_spec(tmp_path, HEAD + "  x:\n    - {type: rerank}\n"), 5, "'rerank' needs candidates")
     plan = load_plan(
-        _spec(
+        write_spec(
             tmp_path,
             HEAD + "  x:\n    - {type: use, system: a}\n    - {type: rerank}\n"
             "    - {type: rerank, top: 10}\n  a: {type: bm25}\n",
@@ -352,9 +338,22 @@ def test_a_reranker_first_is_refused_and_rerankers_after_a_first_stage_load(tmp_
     assert [s.type for s in plan.variant("x").stages] == ["use", "rerank", "rerank"]
 
 
+@pytest.mark.parametrize(
+    ("body", "line", "needle"),
+    [
+        (HEAD + "  b: {type: bm25}\nmeasures: [nDCG@10 - RR@10]\n", 5, "cannot parse measure"),
+        (HEAD + "  b: {type: bm25}\nreport: {measure: 'P(x=1)@5'}\n", 5, "P has no parameter"),
+        (HEAD + "  b: {type: bm25s}\n", 4, "unknown system type 'bm25s'"),
+    ],
+)
+def test_errors_of_parts_that_know_no_spec_are_spec_errors(tmp_path: Path, body: str, line: int, needle: str) -> None:
+    # The measure parser and the stage registry raise their own error types; load_plan's are SpecErrors.
+    refused(write_spec(tmp_path, body), line, needle)
+
+
 def test_a_sweep_value_given_twice_is_refused(tmp_path: Path) -> None:
     refused(
-        _spec(tmp_path, HEAD + "  b: {type: bm25, k1: [1, 0.9, 1.0]}\n"),
+        write_spec(tmp_path, HEAD + "  b: {type: bm25, k1: [1, 0.9, 1.0]}\n"),
         4,
         "sweep variants 'b@k1=1' and 'b@k1=1.0' are the same system",
     )
@@ -403,7 +402,7 @@ def measure(spec: Path) -> dict[str, Any]:
         text=True,
         timeout=120,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=subprocess_env(),
     )
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     assert done.stderr == f"error: {result['error']}\n"
@@ -427,7 +426,7 @@ def _laughs(kind: str) -> str:
 
 @pytest.mark.parametrize("kind", ["lists", "mappings"])
 def test_a_billion_laughs_is_refused_within_a_second_and_200_mb(tmp_path: Path, kind: str) -> None:
-    spec = _spec(
+    spec = write_spec(
         tmp_path, HEAD + "  b: {type: bm25}\nx-bomb:\n" + "".join(f"  {line}\n" for line in _laughs(kind).splitlines())
     )
     result = measure(spec)
@@ -443,7 +442,7 @@ def test_a_billion_laughs_is_refused_within_a_second_and_200_mb(tmp_path: Path, 
 
 def test_a_long_string_repeated_by_aliases_is_refused(tmp_path: Path) -> None:
     aliases = ", ".join(["*s"] * 30_000)
-    spec = _spec(tmp_path, HEAD + f"  b: {{type: bm25, stopwords: [&s {'a' * 100_000}, {aliases}]}}\n")
+    spec = write_spec(tmp_path, HEAD + f"  b: {{type: bm25, stopwords: [&s {'a' * 100_000}, {aliases}]}}\n")
     result = measure(spec)
     assert f"{spec}:4: this part of the spec expands to more than 8,388,608 characters" in result["error"]
     assert result["grown_mb"] < 200, result
@@ -460,7 +459,7 @@ def test_a_long_string_repeated_by_aliases_is_refused(tmp_path: Path) -> None:
     ids=["flow", "block", "aliases"],
 )
 def test_deep_nesting_is_refused_at_its_line(tmp_path: Path, body: str, line: int) -> None:
-    result = measure(_spec(tmp_path, body))
+    result = measure(write_spec(tmp_path, body))
     assert "nests mappings and lists more than 32 levels deep" in result["error"], result
     assert result["error"].startswith(f"{tmp_path / 'spec.yaml'}:{line}: "), result
     assert result["load_s"] < 5, result
@@ -479,7 +478,7 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
 def test_a_sweep_of_a_million_variants_is_refused(tmp_path: Path) -> None:
     values = ", ".join(str(i) for i in range(1, 101))
     refused(
-        _spec(tmp_path, HEAD + f"  b: {{type: bm25, depth: [{values}], k1: [{values}], b: [0.1, 0.2]}}\n"),
+        write_spec(tmp_path, HEAD + f"  b: {{type: bm25, depth: [{values}], k1: [{values}], b: [0.1, 0.2]}}\n"),
         4,
         "sweeps into 20,000 variants (100 depth x 100 k1 x 2 b)",
         "10,000 variants",

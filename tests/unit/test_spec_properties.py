@@ -13,15 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import SpecError
 from harness.names import slug
 from harness.plan import Plan, dependencies, load_plan
-from tests.unit.test_hostile_specs import run_refuses
-
-SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+from tests.hostile import SETTINGS, assert_run_refuses
 
 MEASURES = ["nDCG@10", "RR@10", "R@100", "AP", "P@5"]
 DATASETS: list[Any] = [
@@ -221,7 +219,7 @@ def _refused_in_one_line(path: Path, *needles: str) -> None:
     assert 1 <= int(match.group(1)) <= len(path.read_text().splitlines()), text
     for needle in needles:
         assert needle in text, text
-    run_refuses(path, text)
+    assert_run_refuses(path, text)
 
 
 @pytest.mark.parametrize("how", MUTATIONS)

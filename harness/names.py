@@ -144,13 +144,20 @@ def name_max(directory: Path) -> int:
     return min(limit, NAME_MAX) if limit > 0 else NAME_MAX
 
 
-def refuse_long_file_name(name: str, what: str, suffix: str, limit: int) -> None:
-    """Raise SpecError if the file `slug(name) + suffix` would be longer than `limit` bytes."""
-    file = slug(name) + suffix
-    size = len(file.encode())
+def staged(file_name: str) -> str:
+    """The name a file has while it is written: harness.fsutil stages every file beside its
+    place as `.<name>.<8 random characters>.tmp` (tempfile.mkstemp), then renames it."""
+    return f".{file_name}.XXXXXXXX.tmp"
+
+
+def refuse_long_file_name(name: str, what: str, suffix: str, limit: int, *, folder: bool = False) -> None:
+    """Raise SpecError if a file named `slug(name) + suffix` (or a folder named `slug(name)`)
+    would have a name longer than `limit` bytes while it is written or after."""
+    longest = slug(name) if folder else staged(slug(name) + suffix)
+    size = len(longest.encode())  # slug keeps ASCII only: characters are bytes
     if size > limit:
         raise SpecError(
-            f"{what} '{shorten(name)}' makes a file name of {size} bytes ('{shorten(file)}'), "
+            f"{what} '{shorten(name)}' makes a file name of {size} bytes ('{shorten(longest)}'), "
             f"more than the {limit} bytes a file name may have here",
-            hint=f"shorten the name to at most {limit - len(suffix.encode())} characters",
+            hint=f"shorten the name to at most {limit - (size - len(slug(name)))} characters",
         )

@@ -39,7 +39,7 @@ def check_file_names(
     limit = name_max(output if output is not None else Path(spec.output or "."))
     if output is None and spec.output is None:  # the default output folder is reports/<name>
         try:
-            refuse_long_file_name(spec.name, "the spec's name, which names its output folder,", "", limit)
+            refuse_long_file_name(spec.name, "the spec's name, which names its output folder,", "", limit, folder=True)
         except SpecError as exc:
             raise exc.locate(where, lines.at(("name",))) from None
     for i, ds in enumerate(spec.datasets):

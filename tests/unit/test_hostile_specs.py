@@ -21,7 +21,8 @@ from pydantic import BaseModel, ValidationError
 from harness import sections
 from harness.data.ref import DatasetRef, QuerySubset
 from harness.errors import SpecError
-from harness.names import DATASET_FILE_SUFFIX, SYSTEM_FILE_SUFFIX, name_max, slug, unique_slugs
+from harness.fsutil import atomic_write_bytes
+from harness.names import DATASET_FILE_SUFFIX, SYSTEM_FILE_SUFFIX, name_max, slug, staged, unique_slugs
 from harness.plan import load_plan
 from harness.plan.spec_model import ExperimentSpec
 from harness.plan.yaml_limits import MAX_SPEC_BYTES
@@ -67,8 +68,8 @@ def test_the_file_name_limit_is_the_file_systems_at_most_255(monkeypatch: pytest
 
 def test_the_longest_accepted_names_make_files_the_file_system_takes(tmp_path: Path) -> None:
     limit = name_max(tmp_path)
-    system = "s" * (limit - len(SYSTEM_FILE_SUFFIX))
-    dataset = "d" * (limit - len(DATASET_FILE_SUFFIX))
+    system = "s" * (limit - len(staged(SYSTEM_FILE_SUFFIX)))
+    dataset = "d" * (limit - len(staged(DATASET_FILE_SUFFIX)))
     plan = load_plan(
         write_spec(
             tmp_path,
@@ -77,12 +78,13 @@ def test_the_longest_accepted_names_make_files_the_file_system_takes(tmp_path: P
     )
     assert [v.name for v in plan.systems] == [system]
     files = CellFiles.of(dataset, system)
-    # The suffixes in harness.names are the longest the runner and the report add.
-    assert len(files.run.name) == limit
-    assert len(files.record.name) < limit
-    for made in (tmp_path / files.run.name, tmp_path / f"{slug(dataset)}-tradeoff.svg", tmp_path / "x" / dataset):
-        made.parent.mkdir(exist_ok=True)
-        made.write_text("")
+    # The suffixes in harness.names are the longest the runner and the report add; harness.fsutil
+    # writes each file under its staged name first.
+    assert len(staged(files.run.name)) == limit
+    assert len(files.record.name) < len(files.run.name)
+    for made in (files.run, files.record, Path("plots") / f"{slug(dataset)}-tradeoff.svg"):
+        atomic_write_bytes(tmp_path / made, b"x")
+        assert (tmp_path / made).read_bytes() == b"x"
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,7 @@ def test_the_longest_accepted_names_make_files_the_file_system_takes(tmp_path: P
 def test_a_name_too_long_for_a_file_name_is_refused_at_its_line(
     tmp_path: Path, body: str, line: int, needle: str
 ) -> None:
-    s = "s" * (name_max(tmp_path) - len(SYSTEM_FILE_SUFFIX))  # the longest system name that fits
+    s = "s" * (name_max(tmp_path) - len(staged(SYSTEM_FILE_SUFFIX)))  # the longest system name that fits
     text = refused(write_spec(tmp_path, body.format(s=s)), line, needle, "bytes a file name may have here", "shorten")
     assert len(text) < 400  # the name is quoted shortened
 
@@ -127,7 +129,7 @@ def test_a_smaller_file_system_limit_applies_to_the_output_folder(
     spec = write_spec(tmp_path, HEAD + f"  {'s' * 140}: {{type: bm25}}\n")
     load_plan(spec)
     monkeypatch.setattr("harness.names.os.pathconf", lambda *_: 143)
-    refused(spec, 4, "148 bytes", "more than the 143", "at most 135 characters")
+    refused(spec, 4, "162 bytes ('.sss", "more than the 143", "at most 121 characters")
 
 
 def test_an_output_folder_named_on_the_command_line_sets_the_limit(

@@ -20,7 +20,9 @@ def run(
         Path | None, typer.Option("-o", "--output", help="output folder (default reports/<name>)")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="recompute every cell, ignoring finished ones")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no progress bars")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="no progress bars (none either when stderr is no terminal)")
+    ] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the HTML/Markdown report")] = False,
 ) -> None:
     """Run every system over every dataset of SPEC; write runs, results.json and the report."""
@@ -34,7 +36,9 @@ def run(
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
     plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)}, output=output)
     out = output_dir(plan, output)
-    results = run_experiment(plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet))
+    results = run_experiment(
+        plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet and _interactive())
+    )
     typer.echo(summary_table(results))
     typer.echo(f"\nresults: {out / 'results.json'}")
     if not no_report:
@@ -54,3 +58,10 @@ def summary_table(results: ResultSet) -> str:
     header = ["dataset", "system", *results.measures]
     rows = [[c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)] for c in results.cells]
     return render_table(header, rows, align="ll" + "r" * len(results.measures))
+
+
+def _interactive() -> bool:
+    """Progress bars only on a terminal: piped into a file or a CI log, each redraw is a line."""
+    import sys
+
+    return sys.stderr.isatty()

@@ -121,6 +121,12 @@ class Stage(ABC):
         self.progress = on
 
     @classmethod
+    def missing_inputs(cls, params: StageParams, base_dir: Path, dataset: str) -> list[str]:
+        """Files the stage would read on dataset `dataset` that do not exist. The plan refuses
+        them when the spec loads, at the stage's line, instead of after other cells have run."""
+        return []
+
+    @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
         """Content hash of inputs the parameters only name (files, models); part of a cell's
         key. A classmethod: the runner keys every cell without building its stages."""

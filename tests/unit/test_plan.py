@@ -312,5 +312,23 @@ def test_results_carry_the_settings(tmp_path: Path) -> None:
 def test_the_readme_spec_example_loads(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     example = readme.split("## A spec", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
-    plan = load_plan(write_spec(tmp_path, example), env={"HARNESS_DATA_ROOT": str(tmp_path)})
+    runs = tmp_path / "msmarco" / "trec-dl" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "bm25-dl19.trec").write_text("", encoding="utf-8")
+    spec = write_spec(tmp_path, example)
+    with pytest.raises(SpecError, match=r"reads .*bm25-dl20\.trec on dataset 'dl20', which does not exist"):
+        load_plan(spec, env={"HARNESS_DATA_ROOT": str(tmp_path)})
+    (runs / "bm25-dl20.trec").write_text("", encoding="utf-8")
+    plan = load_plan(spec, env={"HARNESS_DATA_ROOT": str(tmp_path)})
     assert "bm25-ce@top=10" in [v.name for v in plan.systems]
+
+
+def test_a_replayed_run_missing_for_one_dataset_fails_at_load(tmp_path: Path) -> None:
+    # Found when the spec loads, at the system's line, not after the other cells have run.
+    (tmp_path / "a.trec").write_text("q1 Q0 d1 1 1.0 t\n", encoding="utf-8")
+    spec = write_spec(
+        tmp_path,
+        "name: x\ndatasets:\n  - {topics: t.tsv, qrels: q.txt, name: a}\n  - {topics: t.tsv, qrels: q.txt, name: b}\n"
+        "systems:\n  r: {type: run, path: '{dataset}.trec'}\n",
+    )
+    _run_fails_at(tmp_path, spec, 6, "system 'r' (run) reads", "b.trec on dataset 'b', which does not exist")

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.data.fields import check_id, quote
+from harness.data.fields import check_id
 from harness.data.qrels import read_qrels
 from harness.data.textio import read_lines
-from harness.data.trec import duplicate_id
+from harness.data.trec import add_query, duplicate_id
 from harness.errors import DataError
 from harness.records import Doc, Query
 
@@ -117,13 +117,7 @@ def read_queries(path: Path) -> dict[str, Query]:
     first_line: dict[str, int] = {}
     for lineno, obj in _json_objects(path, "queries", ("_id", "text")):
         qid = _id(obj, "query", path, lineno)
-        text = _text(obj, "text", "query", path, lineno).strip()
-        if not text:
-            raise DataError(f"query {quote(qid)} has no text", path=path, line=lineno)
-        if qid in queries:
-            raise duplicate_id("query", qid, first_line[qid], path, lineno)
-        queries[qid] = Query(qid, text)
-        first_line[qid] = lineno
+        add_query(queries, first_line, qid, _text(obj, "text", "query", path, lineno).strip(), path, lineno)
     if not queries:
         raise DataError("queries file is empty", path=path, hint="it must hold one JSON object per line")
     return queries

@@ -37,15 +37,23 @@ def read_topics(path: Path) -> dict[str, Query]:
             )
         qid, text = parts[0].strip(), parts[1].strip()
         check_id(qid, "query", path, lineno)
-        if not text:
-            raise DataError(f"query {quote(qid)} has no text", path=path, line=lineno)
-        if qid in queries:
-            raise duplicate_id("query", qid, first_line[qid], path, lineno)
-        queries[qid] = Query(qid, text)
-        first_line[qid] = lineno
+        add_query(queries, first_line, qid, text, path, lineno)
     if not queries:
         raise DataError("topics file has no queries", path=path, hint="is it the right file?")
     return queries
+
+
+def add_query(
+    queries: dict[str, Query], first_line: dict[str, int], qid: str, text: str, path: Path, lineno: int
+) -> None:
+    """Add one query read at `lineno`; empty text or an id seen before is an error naming the
+    line (and the first line of the id). Topics files and queries.jsonl share this rule."""
+    if not text:
+        raise DataError(f"query {quote(qid)} has no text", path=path, line=lineno)
+    if qid in queries:
+        raise duplicate_id("query", qid, first_line[qid], path, lineno)
+    queries[qid] = Query(qid, text)
+    first_line[qid] = lineno
 
 
 def duplicate_id(what: str, value: str, first: int, path: Path, lineno: int) -> DataError:

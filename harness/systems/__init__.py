@@ -88,6 +88,11 @@ class Stage(ABC):
 
     The pipeline reads `self.costs` after all searches, so `search` may add to it too.
 
+    Rankings as arrays: a stage whose library answers in arrays (bm25s) may return
+    `Run.deferred`, so that its time is the search and not the building of a thousand records
+    per query; they are built when the run is first read (by the evaluation for a one-stage
+    system, by the next stage, inside that stage's clock, in a pipeline).
+
     Cached online work: a `search` that serves results from a cache (e.g. stored pair scores)
     instead of computing them sets `self.replayed_s` to the seconds that work took when it was
     computed (the pipeline resets it to 0 before each call). The pipeline adds it to the

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import Field
 
 from harness.errors import SystemConfigError
-from harness.records import Query, Run, ScoredDoc
+from harness.records import Query, Ranking, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage
 from harness.systems._indexing import TextField, corpus_docs, doc_text
 
@@ -53,24 +54,26 @@ class BM25(Stage):
 
     def prepare(self) -> None:
         import bm25s
+        from tqdm import tqdm
 
         docs = corpus_docs(self.ctx.dataset, "BM25")
         t0 = time.perf_counter()
         self.tokenizer = self._tokenizer()
         # allow_empty=False: bm25s would give an empty text a one-token placeholder, so an empty
         # document would count as length 1 and match every query that tokenises to nothing.
-        tokens = self.tokenizer.tokenize(
-            [doc_text(d, self.params.fields) for d in docs],
-            update_vocab=True,
-            return_as="ids",
-            show_progress=self.progress,
-            allow_empty=False,
+        # The stream is what `tokenize` itself iterates; reading it here lets the harness draw
+        # the step's one bar (bm25s's own bars stay off: they would nest in the cell's bar).
+        stream = self.tokenizer.tokenize(
+            [doc_text(d, self.params.fields) for d in docs], update_vocab=True, return_as="stream", allow_empty=False
         )
+        bar = tqdm(stream, total=len(docs), desc="bm25 tokenise", unit="doc", leave=False, disable=not self.progress)
+        tokens = list(bar)
         # As Lucene does (CollectionStatistics.docCount), a document without a single term after
         # tokenisation is left out of N and the average length, and can never be retrieved; so
         # adding empty documents to a corpus changes no score.
         kept = [i for i, doc_tokens in enumerate(tokens) if doc_tokens]
         self.doc_ids = [docs[i].doc_id for i in kept]
+        self.k = min(self.params.depth, len(kept))
         self.retriever = bm25s.BM25(
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
         )
@@ -78,7 +81,7 @@ class BM25(Stage):
             self.retriever.index(
                 ([tokens[i] for i in kept], self.tokenizer.get_vocab_dict()),
                 create_empty_token=False,
-                show_progress=self.progress,
+                show_progress=False,
             )
         build_s = time.perf_counter() - t0
         # bm25s keeps the index as a CSC matrix of precomputed scores; its arrays are the index.
@@ -97,25 +100,34 @@ class BM25(Stage):
             self.costs["empty_docs"] = len(docs) - len(kept)
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
-        tokens = self.tokenizer.tokenize(
-            [q.text for q in queries], update_vocab=False, return_as="ids", show_progress=False, allow_empty=False
+        # The stream is what `tokenize` collects; reading it directly skips the (disabled) tqdm
+        # bar `tokenize` builds on every call, which costs more than tokenising a query.
+        stream = self.tokenizer.tokenize(
+            [q.text for q in queries], update_vocab=False, return_as="stream", allow_empty=False
         )
+        tokens = list(stream)
         # A query with no indexed term (only stopwords, or words no document has) gets an empty
         # ranking, as in Lucene; it is counted in the costs so that the report can say so.
         asked = [qi for qi, query_tokens in enumerate(tokens) if query_tokens]
-        self.empty_queries.update(q.query_id for qi, q in enumerate(queries) if not tokens[qi])
-        if self.empty_queries:
+        if len(asked) < len(queries):
+            self.empty_queries.update(q.query_id for qi, q in enumerate(queries) if not tokens[qi])
             self.costs["empty_queries"] = len(self.empty_queries)
-        out: dict[str, list[ScoredDoc]] = {q.query_id: [] for q in queries}
+        out: dict[str, list[ScoredDoc] | Ranking] = {q.query_id: [] for q in queries}
         if not asked or not self.doc_ids:
-            return Run(out)
-        k = min(self.params.depth, len(self.doc_ids))
-        docs, scores = self.retriever.retrieve(
-            [tokens[qi] for qi in asked], k=k, show_progress=self.progress, n_threads=1
-        )
+            return Run.deferred(out)
+        # n_threads=0: bm25s maps over the queries in this thread; any other value starts a
+        # thread pool on every call, which costs more than a query's retrieval.
+        docs, scores = self.retriever.retrieve([tokens[qi] for qi in asked], k=self.k, show_progress=False, n_threads=0)
         for row, qi in enumerate(asked):
-            # Lucene returns nothing for a document that matches no query term; bm25s returns
-            # zero-scored filler up to k, which we drop so that runs are comparable.
-            pairs = zip(docs[row], scores[row], strict=True)
-            out[queries[qi].query_id] = [ScoredDoc(self.doc_ids[int(d)], float(s)) for d, s in pairs if s > 0]
-        return Run(out)
+            out[queries[qi].query_id] = partial(self._hits, docs[row], scores[row])
+        # The arrays are the search's answer; records are built when the run is read.
+        return Run.deferred(out)
+
+    def _hits(self, docs: Any, scores: Any) -> list[ScoredDoc]:
+        """One query's hits as records. Lucene returns nothing for a document that matches no
+        query term; bm25s returns zero-scored filler up to k, which is dropped so that runs are
+        comparable."""
+        keep = scores > 0
+        doc_ids = self.doc_ids
+        # tolist(): the float32 scores become the same Python floats float() gives, in one call.
+        return list(map(ScoredDoc, map(doc_ids.__getitem__, docs[keep].tolist()), scores[keep].tolist()))

@@ -45,7 +45,19 @@ def _resolve(model: str | ResolvedModel, kind: Kind, base_dir: Path | None) -> R
     return resolved
 
 
+def _int8_export(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions) -> Any:
+    """A PyTorch model at precision int8: its int8 ONNX export, run by the onnx backend."""
+    from harness.models.onnx_export import int8_onnx
+
+    graph, meta = int8_onnx(resolved, "hidden" if kind == "bi-encoder" else "logits")
+    cls = OnnxBiEncoder if kind == "bi-encoder" else OnnxCrossEncoder
+    linear = meta.get("linear_params")
+    return cls(resolved, opts, graph, int(linear) if isinstance(linear, int) else None)
+
+
 def _construct(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions) -> Any:
+    if opts.precision == "int8" and resolved.backend == "sentence-transformers":
+        return _guarded(_int8_export, kind, resolved, opts, "onnx")
     found = _BACKENDS.get((kind, resolved.backend))
     if found is None:  # only SPLADE lacks an onnx backend
         raise ModelError(
@@ -53,8 +65,18 @@ def _construct(kind: Kind, resolved: ResolvedModel, opts: EncodeOptions) -> Any:
             hint="give a sentence-transformers SPLADE folder (weights, config, tokenizer), e.g. splade-tiny",
         )
     cls, extra = found
+    return _guarded(lambda _k, r, o: cls(r, o), kind, resolved, opts, extra)
+
+
+def _guarded(
+    make: Callable[[Kind, ResolvedModel, EncodeOptions], Any],
+    kind: Kind,
+    resolved: ResolvedModel,
+    opts: EncodeOptions,
+    extra: str,
+) -> Any:
     try:
-        return cls(resolved, opts)
+        return make(kind, resolved, opts)
     except ImportError as exc:
         raise ModelError(
             f"this model needs an optional dependency that is not installed ({exc.name or exc})",

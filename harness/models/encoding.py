@@ -27,6 +27,8 @@ class EncodeOptions:
     progress: bool = False
     query_prefix: str | None = None
     doc_prefix: str | None = None
+    precision: str = "fp32"
+    """What runs (harness.models.precision): the loader picks the backend that provides it."""
 
 
 @runtime_checkable
@@ -34,6 +36,10 @@ class TextEncoder(Protocol):
     """Encodes queries and documents into one row per text."""
 
     model: ResolvedModel
+    tokens: int
+    """Tokens encoded so far (padding excluded, special tokens included): throughput costs."""
+    linear_params: int | None
+    """Weights of the model's linear layers (2 x this = FLOPs per token), None if unknown."""
 
     def encode_queries(self, texts: Sequence[str]) -> Any:
         """[len(texts), width] rows, the query prefix applied."""
@@ -59,6 +65,8 @@ class SparseEncoderModel(TextEncoder, Protocol):
 @runtime_checkable
 class CrossEncoderModel(Protocol):
     model: ResolvedModel
+    tokens: int
+    linear_params: int | None
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """One relevance score (the model's raw logit) per (query, passage) pair."""
@@ -75,14 +83,15 @@ def run_batches(
     encode: Callable[[list[T]], Any],
     *,
     batch_size: int,
-    length: Callable[[T], int],
+    lengths: Sequence[int],
     progress: bool,
     desc: str,
 ) -> Iterator[tuple[list[int], Any]]:
-    """Yield (indices, encode(batch)) over length-sorted batches, with a progress bar."""
+    """Yield (indices, encode(batch)) over batches sorted by `lengths` (token counts where the
+    backend knows them: texts of one batch then pad to nearly the same length), with a bar."""
     from tqdm import tqdm
 
-    batches = length_sorted_batches([length(t) for t in texts], max(1, batch_size))
+    batches = length_sorted_batches(lengths, max(1, batch_size))
     show = progress and len(batches) > 1
     for idx in tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False):
         yield idx, encode([texts[i] for i in idx])
@@ -94,7 +103,7 @@ def gather_rows(
     options: EncodeOptions,
     *,
     width: int | None,
-    length: Callable[[T], int],
+    lengths: Sequence[int],
     desc: str,
 ) -> Any:
     """float32 array of encode()'s rows in input order: [N, width], or [N] when width is None."""
@@ -102,7 +111,7 @@ def gather_rows(
 
     out = np.zeros((len(items),) if width is None else (len(items), width), dtype=np.float32)
     batches = run_batches(
-        items, encode, batch_size=options.batch_size, length=length, progress=options.progress, desc=desc
+        items, encode, batch_size=options.batch_size, lengths=lengths, progress=options.progress, desc=desc
     )
     for idx, rows in batches:
         out[idx] = rows
@@ -110,11 +119,15 @@ def gather_rows(
 
 
 def score_pairs(
-    pairs: Sequence[tuple[str, str]], score: Callable[[list[tuple[str, str]]], Any], options: EncodeOptions
+    pairs: Sequence[tuple[str, str]],
+    score: Callable[[list[tuple[str, str]]], Any],
+    options: EncodeOptions,
+    lengths: Sequence[int] | None = None,
 ) -> list[float]:
     """score() over length-sorted batches of pairs, one float per pair in input order."""
     items = [(q, d) for q, d in pairs]
-    out = gather_rows(items, score, options, width=None, length=lambda p: len(p[0]) + len(p[1]), desc="cross-encode")
+    sizes = [len(q) + len(d) for q, d in items] if lengths is None else lengths
+    out = gather_rows(items, score, options, width=None, lengths=sizes, desc="cross-encode")
     return [float(x) for x in out]
 
 

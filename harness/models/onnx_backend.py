@@ -1,9 +1,13 @@
 """onnxruntime + `tokenizers` backend: bi-encoders (mean / CLS pooling) and cross-encoders.
 
 The tokenizer.json files shipped with ONNX exports often pad every input to 512 tokens; we
-set truncation to the model's max length and padding to the longest text of each batch
-ourselves. onnxruntime and tokenizers are imported when a model is constructed, never at
-import time.
+set truncation to the model's max length and pad each batch to its longest text ourselves.
+All texts of a call are tokenised at once (one parallel `encode_batch`, before any model call,
+so tokenisation is off the per-batch path) and batched by token count. onnxruntime and
+tokenizers are imported when a model is constructed, never at import time.
+
+A model runs from a `model.onnx` in its folder, or from ONNX bytes made elsewhere (the int8
+export of a PyTorch model, harness.models.onnx_export), with the folder's tokenizer.json.
 
 The shipped exports are dynamically quantised (int8): activation scales are computed per
 batch, so a text's vector moves slightly with its batch neighbours (cosine > 0.98 in tests).
@@ -16,11 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import ModelError
-from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows, score_pairs
+from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows
 from harness.models.locate import ResolvedModel
 
 
-def _session(model: ResolvedModel, threads: int | None) -> Any:
+def _session(model: ResolvedModel, threads: int | None, graph: bytes | None) -> Any:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -28,12 +32,14 @@ def _session(model: ResolvedModel, threads: int | None) -> Any:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    source = graph if graph is not None else str(model.path / "model.onnx")
     try:
-        return ort.InferenceSession(str(model.path / "model.onnx"), so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])
     except Exception as exc:
+        shown = "its int8 export" if graph is not None else str(model.path / "model.onnx")
         raise ModelError(
-            f"model '{model.ref}': onnxruntime cannot load {model.path / 'model.onnx'}: {exc}",
-            hint="the file may be truncated; reinstall the package that carries it",
+            f"model '{model.ref}': onnxruntime cannot load {shown}: {exc}",
+            hint="the file may be truncated; reinstall the package that carries it (or `harness cache clear`)",
         ) from None
 
 
@@ -44,31 +50,47 @@ def _tokenizer(model: ResolvedModel, max_length: int) -> Any:
         tok = Tokenizer.from_file(str(model.path / "tokenizer.json"))
     except Exception as exc:
         raise ModelError(f"model '{model.ref}': cannot read tokenizer.json: {exc}") from None
-    tok.no_padding()
+    tok.no_padding()  # batches are padded in _feed, to their own longest text
     tok.enable_truncation(max_length=max_length, strategy="longest_first")
-    pad_id = tok.token_to_id("[PAD]")
-    tok.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
     return tok
 
 
 class _OnnxModel:
-    def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
+    def __init__(
+        self, model: ResolvedModel, options: EncodeOptions, graph: bytes | None = None, linear_params: int | None = None
+    ) -> None:
         self.model = model
         self.options = options
         self.max_length = options.max_length or model.spec.max_length
-        self.session = _session(model, options.threads)
+        self.session = _session(model, options.threads, graph)
         self.tokenizer = _tokenizer(model, self.max_length)
+        pad_id = self.tokenizer.token_to_id("[PAD]")
+        self.pad_id = 0 if pad_id is None else int(pad_id)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.tokens = 0
+        self.linear_params = linear_params
+
+    def _tokenise(self, texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
+        """Encodings of every text (or pair) at once, and their token counts."""
+        encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        lengths = [len(e.ids) for e in encodings]
+        self.tokens += sum(lengths)
+        return encodings, lengths
 
     def _feed(self, encodings: list[Any]) -> dict[str, Any]:
         import numpy as np
 
-        arrays = {
-            "input_ids": np.asarray([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64),
-        }
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            mask[row, :n] = 1
+            types[row, :n] = e.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         unknown = [n for n in self.input_names if n not in arrays]
         if unknown:
             raise ModelError(f"model '{self.model.ref}': unsupported ONNX inputs {unknown}")
@@ -76,8 +98,10 @@ class _OnnxModel:
 
 
 class OnnxBiEncoder(_OnnxModel, PrefixedEncoder):
-    def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
-        super().__init__(model, options)
+    def __init__(
+        self, model: ResolvedModel, options: EncodeOptions, graph: bytes | None = None, linear_params: int | None = None
+    ) -> None:
+        super().__init__(model, options, graph, linear_params)
         if "last_hidden_state" in self.output_names:
             self.output = "last_hidden_state"
         elif "token_embeddings" in self.output_names:
@@ -85,13 +109,12 @@ class OnnxBiEncoder(_OnnxModel, PrefixedEncoder):
         else:
             self.output = self.output_names[0]
         self.pooling = model.spec.pooling or "mean"
-        probe = self._encode_batch(["probe"])
+        probe = self._encode_batch(self.tokenizer.encode_batch(["probe"]))
         self.dim = int(probe.shape[1])
 
-    def _encode_batch(self, texts: list[str]) -> Any:
+    def _encode_batch(self, encodings: list[Any]) -> Any:
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch(texts)
         feed = self._feed(encodings)
         hidden = self.session.run([self.output], feed)[0]
         if hidden.ndim == 2:  # already pooled
@@ -110,18 +133,22 @@ class OnnxBiEncoder(_OnnxModel, PrefixedEncoder):
         return pooled
 
     def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
-        return gather_rows(texts, self._encode_batch, self.options, width=self.dim, length=len, desc=desc)
+        encodings, lengths = self._tokenise(texts)
+        return gather_rows(encodings, self._encode_batch, self.options, width=self.dim, lengths=lengths, desc=desc)
 
 
 class OnnxCrossEncoder(_OnnxModel):
-    def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
-        super().__init__(model, options)
+    def __init__(
+        self, model: ResolvedModel, options: EncodeOptions, graph: bytes | None = None, linear_params: int | None = None
+    ) -> None:
+        super().__init__(model, options, graph, linear_params)
         self.output = "logits" if "logits" in self.output_names else self.output_names[0]
 
-    def _score_batch(self, pairs: list[tuple[str, str]]) -> Any:
-        encodings = self.tokenizer.encode_batch(pairs)
+    def _score_batch(self, encodings: list[Any]) -> Any:
         logits = self.session.run([self.output], self._feed(encodings))[0]
-        return logits.reshape(len(pairs), -1)[:, 0]
+        return logits.reshape(len(encodings), -1)[:, 0]
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        return score_pairs(pairs, self._score_batch, self.options)
+        encodings, lengths = self._tokenise(pairs)
+        out = gather_rows(encodings, self._score_batch, self.options, width=None, lengths=lengths, desc="cross-encode")
+        return [float(x) for x in out]

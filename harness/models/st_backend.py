@@ -1,12 +1,15 @@
 """sentence-transformers (PyTorch, CPU) backend: bi-encoders, cross-encoders, SPLADE.
 
 torch and sentence_transformers are imported when a model is constructed. Texts are batched
-by length here (not inside sentence-transformers) so that every backend batches alike and
-progress bars count batches the same way.
+by token count here (not inside sentence-transformers, which sorts by characters) so that every
+backend batches alike, a batch pads to nearly one length, and progress bars count batches the
+same way. At precision bf16 the model calls run under torch.autocast(bfloat16) and vectors are
+normalised afterwards in fp32 (see harness.models.precision).
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 from harness.errors import ModelError
 from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows, run_batches, score_pairs
 from harness.models.locate import ResolvedModel
+from harness.models.throughput import linear_weights
 
 
 def _load(cls: Any, model: ResolvedModel, options: EncodeOptions, length_attr: str) -> Any:
@@ -23,6 +27,7 @@ def _load(cls: Any, model: ResolvedModel, options: EncodeOptions, length_attr: s
         import torch
 
         torch.set_num_threads(options.threads)
+    quiet_hf_loading()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -36,6 +41,42 @@ def _load(cls: Any, model: ResolvedModel, options: EncodeOptions, length_attr: s
     return loaded
 
 
+def quiet_hf_loading() -> None:
+    """transformers draws a "Loading weights" bar per model load: a library's bar inside the
+    harness's own (one bar per long step). Loading a model takes a second; it needs none."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+
+
+def _autocast(precision: str) -> Any:
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _token_lengths(tokenizer: Any, texts: Sequence[Any], max_length: int) -> list[int]:
+    """Tokens per text (or per (query, passage) pair) after truncation, special tokens included."""
+    if not texts:
+        return []
+    if isinstance(texts[0], tuple):
+        firsts, seconds = [t[0] for t in texts], [t[1] for t in texts]
+        enc = tokenizer(firsts, seconds, truncation="longest_first", max_length=max_length)
+    else:
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    return [len(ids) for ids in enc["input_ids"]]
+
+
+def _normalised(rows: Any) -> Any:
+    import numpy as np
+
+    return rows / np.clip(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12, None)
+
+
 class STBiEncoder(PrefixedEncoder):
     def __init__(self, model: ResolvedModel, options: EncodeOptions) -> None:
         from sentence_transformers import SentenceTransformer
@@ -45,24 +86,26 @@ class STBiEncoder(PrefixedEncoder):
         self.st = _load(SentenceTransformer, model, options, "max_seq_length")
         getdim = getattr(self.st, "get_embedding_dimension", None) or self.st.get_sentence_embedding_dimension
         self.dim = int(getdim() or 0)
+        self.tokens = 0
+        self.linear_params: int | None = linear_weights(self.st)
 
     def _encode_batch(self, texts: list[str]) -> Any:
         import numpy as np
 
-        emb = self.st.encode(
-            texts,
-            batch_size=len(texts),
-            show_progress_bar=False,
-            convert_to_numpy=True,
-            normalize_embeddings=self.model.spec.normalize,
-        )
-        return np.asarray(emb, dtype=np.float32)
+        with _autocast(self.options.precision):
+            emb = self.st.encode(
+                texts, batch_size=len(texts), show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=False
+            )
+        rows = np.asarray(emb, dtype=np.float32)
+        return _normalised(rows) if self.model.spec.normalize else rows
 
     def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
         import torch
 
+        lengths = _token_lengths(self.st.tokenizer, texts, self.st.max_seq_length)
+        self.tokens += sum(lengths)
         with torch.inference_mode():
-            return gather_rows(texts, self._encode_batch, self.options, width=self.dim, length=len, desc=desc)
+            return gather_rows(texts, self._encode_batch, self.options, width=self.dim, lengths=lengths, desc=desc)
 
 
 class STCrossEncoder:
@@ -72,17 +115,25 @@ class STCrossEncoder:
         self.model = model
         self.options = options
         self.ce = _load(CrossEncoder, model, options, "max_length")
+        self.tokens = 0
+        self.linear_params: int | None = linear_weights(self.ce.model)
 
     def _score_batch(self, pairs: list[tuple[str, str]]) -> Any:
         import numpy as np
 
-        scores = self.ce.predict(
-            pairs, batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True, activation_fn=None
-        )
+        with _autocast(self.options.precision):
+            scores = self.ce.predict(
+                pairs, batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True, activation_fn=None
+            )
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0]
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        return score_pairs(pairs, self._score_batch, self.options)
+        import torch
+
+        lengths = _token_lengths(self.ce.tokenizer, list(pairs), self.ce.max_length)
+        self.tokens += sum(lengths)
+        with torch.inference_mode():
+            return score_pairs(pairs, self._score_batch, self.options, lengths)
 
 
 class STSparseEncoder(PrefixedEncoder):
@@ -92,6 +143,8 @@ class STSparseEncoder(PrefixedEncoder):
         self.model = model
         self.options = options
         self.se = _load(SparseEncoder, model, options, "max_seq_length")
+        self.tokens = 0
+        self.linear_params: int | None = linear_weights(self.se)
         probe = self.se.encode_document(["probe"], show_progress_bar=False, convert_to_sparse_tensor=True)
         self.vocab_size = int(probe.shape[1])
 
@@ -100,8 +153,9 @@ class STSparseEncoder(PrefixedEncoder):
         import scipy.sparse as sp
 
         fn = self.se.encode_query if query else self.se.encode_document
-        emb = fn(texts, batch_size=len(texts), show_progress_bar=False, convert_to_sparse_tensor=True)
-        coo = emb.coalesce().cpu()
+        with _autocast(self.options.precision):
+            emb = fn(texts, batch_size=len(texts), show_progress_bar=False, convert_to_sparse_tensor=True)
+        coo = emb.coalesce().cpu().float()
         rows, cols = coo.indices().numpy()
         vals = coo.values().numpy().astype(np.float32)
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), self.vocab_size), dtype=np.float32)
@@ -113,12 +167,14 @@ class STSparseEncoder(PrefixedEncoder):
 
         parts: list[Any] = []
         order: list[int] = []
+        lengths = _token_lengths(self.se.tokenizer, texts, self.se.max_seq_length)
+        self.tokens += sum(lengths)
         with torch.inference_mode():
             for idx, mat in run_batches(
                 texts,
                 lambda b: self._batch(b, query),
                 batch_size=self.options.batch_size,
-                length=len,
+                lengths=lengths,
                 progress=self.options.progress,
                 desc=desc,
             ):

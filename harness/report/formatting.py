@@ -39,6 +39,12 @@ def fmt_rate(v: Any) -> str:
     return f"{float(v):,.0f}" if v >= 100 else f"{float(v):.1f}"
 
 
+def fmt_percent(v: Any) -> str:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(float(v)):
+        return "—"
+    return f"{100 * float(v):.0f}%"
+
+
 def fmt_bytes(v: Any) -> str:
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return "—"

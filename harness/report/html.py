@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from harness.report.formatting import fmt_bytes, fmt_measure, fmt_ms, fmt_p, fmt_rate, fmt_s
+from harness.report.formatting import fmt_bytes, fmt_measure, fmt_ms, fmt_p, fmt_percent, fmt_rate, fmt_s
 from harness.report.plots import Plot
 from harness.report.view import ReportView
 from harness.sections import STATISTICS
@@ -35,6 +35,7 @@ def render_html(view: ReportView, plots: list[Plot]) -> str:
         "ms": fmt_ms,
         "secs": fmt_s,
         "rate": fmt_rate,
+        "percent": fmt_percent,
         "bytes": fmt_bytes,
         "pvalue": fmt_p,
     }

@@ -15,7 +15,16 @@ from harness.timing import LatencyStats
 TIE_EPS = 1e-9
 """Per-query differences at most this large count as ties in win/loss counts."""
 
-_COST_KEYS = ("build_s", "docs", "docs_per_s", "index_bytes", "memory_bytes")
+_COST_KEYS = (
+    "build_s",
+    "docs",
+    "docs_per_s",
+    "index_bytes",
+    "memory_bytes",
+    "precision",
+    "tokens_per_s",
+    "peak_fraction",
+)
 """Costs with a column of their own; any other cost goes to the 'other' column."""
 
 
@@ -105,6 +114,9 @@ def cost_rows(c: Cell) -> list[dict[str, Any]]:
                 "cached": s.cached,
                 "docs": docs,
                 "docs_per_s": dps,
+                "precision": costs.get("precision"),
+                "tokens_per_s": costs.get("tokens_per_s"),
+                "peak_fraction": costs.get("peak_fraction"),
                 "index_bytes": costs.get("index_bytes"),
                 "memory_bytes": costs.get("memory_bytes"),
                 "rss_delta_bytes": s.rss_delta_bytes,

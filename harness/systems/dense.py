@@ -31,6 +31,8 @@ from harness.errors import SystemConfigError
 from harness.models.encoders import load_bi_encoder
 from harness.models.encoding import BiEncoder, EncodeOptions
 from harness.models.locate import ResolvedModel, resolve_model
+from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
+from harness.models.throughput import throughput_costs
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
@@ -53,6 +55,7 @@ class DenseParams(RetrieverParams):
     m: int = Field(default=16, gt=0, description="ivfpq: sub-quantisers (must divide the dimension)")
     nbits: int = Field(default=8, gt=0, le=16, description="ivfpq: bits per sub-quantiser code")
     qtype: Literal["8bit", "6bit", "4bit", "fp16", "bf16"] = Field(default="8bit", description="sq: code type")
+    precision: Precision | None = Field(default=None, description=PRECISION_HELP)
     batch_size: int = Field(default=32, gt=0)
     threads: int | None = Field(default=None, gt=0, description="torch / onnxruntime / FAISS threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
@@ -63,6 +66,11 @@ class DenseParams(RetrieverParams):
     normalize: bool | None = Field(default=None, description="override the model's L2 normalisation")
     query_prefix: str | None = Field(default=None, description="override the model's query prefix")
     doc_prefix: str | None = Field(default=None, description="override the model's document prefix")
+
+    @model_validator(mode="after")
+    def _precision_available(self) -> DenseParams:
+        check_alias_precision(self.model, self.precision)
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +108,7 @@ class DenseParams(RetrieverParams):
             return self.nlist
         return max(1, min(math.isqrt(n_docs), n_docs // 39 or 1))
 
-    def encode_options(self, progress: bool) -> EncodeOptions:
+    def encode_options(self, progress: bool, precision: str) -> EncodeOptions:
         return EncodeOptions(
             batch_size=self.batch_size,
             threads=self.threads,
@@ -108,6 +116,7 @@ class DenseParams(RetrieverParams):
             progress=progress,
             query_prefix=self.query_prefix,
             doc_prefix=self.doc_prefix,
+            precision=precision,
         )
 
 
@@ -184,13 +193,16 @@ class Dense(Stage):
             overrides["pooling"] = self.params.pooling
         if self.params.normalize is not None:
             overrides["normalize"] = self.params.normalize
-        return replace(resolved, spec=replace(resolved.spec, **overrides)) if overrides else resolved
+        resolved = replace(resolved, spec=replace(resolved.spec, **overrides)) if overrides else resolved
+        return at_precision(resolved, self.params.precision)
 
     @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
-        # pooling/normalize overrides change no model file, so the plain resolution keys it
-        model = cast(DenseParams, params).model
-        return resolve_model(model, kind="bi-encoder", base_dir=ctx.base_dir).files_hash
+        # pooling/normalize overrides change no model file, so the plain resolution keys it; the
+        # precision that runs depends on the CPU when none is given, so it is part of the key
+        p = cast(DenseParams, params)
+        resolved = at_precision(resolve_model(p.model, kind="bi-encoder", base_dir=ctx.base_dir), p.precision)
+        return f"{resolved.files_hash}:{resolved.spec.precision}"
 
     def prepare(self) -> None:
         import faiss
@@ -203,16 +215,18 @@ class Dense(Stage):
         self.doc_ids = [d.doc_id for d in docs]
         resolved = self._resolved()
         self.resolved = resolved
-        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress))
+        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress, resolved.spec.precision))
         store = ArtefactStore()
         emb_key = embeddings_key(resolved, p, corpus_fingerprint(docs))
 
         def encode() -> tuple[bytes, dict[str, Any]]:
+            before = self.encoder.tokens
             t0 = time.perf_counter()
             emb = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
             seconds = time.perf_counter() - t0
             return array_to_bytes(np.ascontiguousarray(emb, dtype=np.float32)), {
                 "seconds": seconds,
+                "tokens": self.encoder.tokens - before,
                 "docs": len(docs),
                 "dim": int(emb.shape[1]),
                 "model": resolved.describe(),
@@ -245,6 +259,14 @@ class Dense(Stage):
         encode_s = float(emb_meta.get("seconds", 0.0))
         self.costs = {
             **model_costs(p.model, resolved),
+            **throughput_costs(
+                tokens=int(emb_meta.get("tokens", 0)),
+                seconds=encode_s,
+                linear_params=self.encoder.linear_params,
+                precision=resolved.spec.precision,
+                batch_size=p.batch_size,
+                threads=p.threads,
+            ),
             "dim": int(emb.shape[1]),
             "docs": len(docs),
             "encode_s": encode_s,

@@ -32,9 +32,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.errors import SystemConfigError
+from harness.models.precision import PRECISION_HELP, Precision, check_alias_precision
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
 from harness.systems._pair_scores import PairScoreCache
@@ -57,7 +58,13 @@ class RerankParams(StageParams):
     max_length: int = Field(default=512, gt=8, le=8192, description="tokens per (query, document) pair")
     batch_size: int = Field(default=1, gt=0, le=4096, description="pairs per model call (see module docs)")
     threads: int | None = Field(default=None, gt=0, description="onnxruntime intra-op threads (default: all)")
+    precision: Precision | None = Field(default=None, description=PRECISION_HELP)
     cache: bool = Field(default=True, description="reuse and store pair scores in the artefact cache")
+
+    @model_validator(mode="after")
+    def _precision_available(self) -> RerankParams:
+        check_alias_precision(self.model, self.precision)
+        return self
 
 
 def pair_key(query: str, doc: str) -> str:
@@ -76,6 +83,8 @@ class ScoringStats:
     """Model seconds spent."""
     model_s: float = 0.0
     """Model seconds of every pair used, cached ones at the time recorded when computed."""
+    tokens: int = 0
+    """Tokens of the pairs the model scored."""
 
 
 def cascade(candidates: Sequence[ScoredDoc], new_scores: Sequence[float]) -> list[ScoredDoc]:
@@ -99,17 +108,23 @@ class Rerank(Stage):
     @staticmethod
     def _resolve(params: RerankParams, ctx: StageContext) -> ResolvedModel:
         from harness.models import resolve_model
+        from harness.models.precision import at_precision
 
-        return resolve_model(params.model, kind="cross-encoder", base_dir=ctx.base_dir)
+        return at_precision(resolve_model(params.model, kind="cross-encoder", base_dir=ctx.base_dir), params.precision)
 
     @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
-        return cls._resolve(cast(RerankParams, params), ctx).files_hash
+        resolved = cls._resolve(cast(RerankParams, params), ctx)
+        # The shipped model runs at int8 only: its fingerprint stays the plain hash, so stored
+        # cells and pair scores of before precision existed remain valid.
+        own = resolved.spec.precision == "int8" and resolved.backend == "onnx"
+        return resolved.files_hash if own else f"{resolved.files_hash}:{resolved.spec.precision}"
 
     def prepare(self) -> None:
         t0 = time.perf_counter()
         resolved = self._resolve(self.params, self.ctx)  # of the kind asked for, or a ModelError naming the aliases
         self.model_hash = resolved.files_hash
+        self.precision = resolved.spec.precision
         self.total = ScoringStats()
         from harness.models.encoders import load_cross_encoder
         from harness.models.encoding import EncodeOptions
@@ -117,19 +132,24 @@ class Rerank(Stage):
         self.encoder = load_cross_encoder(
             resolved,
             EncodeOptions(
-                batch_size=self.params.batch_size, threads=self.params.threads, max_length=self.params.max_length
+                batch_size=self.params.batch_size,
+                threads=self.params.threads,
+                max_length=self.params.max_length,
+                precision=resolved.spec.precision,
             ),
         )
         self.store: PairScoreCache | None = None
         if self.params.cache:
             from harness.cache import ArtefactStore, make_key
 
-            setting = {
+            setting: dict[str, object] = {
                 "schema": SCORE_SCHEMA,
                 "model": self.model_hash,
                 "max_length": self.params.max_length,
                 "batch_size": self.params.batch_size,
             }
+            if resolved.backend != "onnx":  # a PyTorch model's scores depend on the precision it ran at
+                setting["precision"] = resolved.spec.precision
             key = make_key(**setting)
             self.store = PairScoreCache(ArtefactStore().db_path(PAIR_KIND, key))
             self.store.set_meta({**setting, "model_ref": self.params.model, **resolved.describe()})
@@ -156,9 +176,11 @@ class Rerank(Stage):
         known = self.store.get(keys) if self.store is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in known]
         if todo:
+            before = self.encoder.tokens
             t0 = time.perf_counter()
             fresh = self.encoder.score([pairs[i] for i in todo])
             seconds = time.perf_counter() - t0
+            self.total.tokens += self.encoder.tokens - before
             self.stats.score_s += seconds
             self.total.score_s += seconds
             self.total.pairs_scored += len(todo)
@@ -173,6 +195,18 @@ class Rerank(Stage):
         fresh_keys = {keys[i] for i in todo}
         self.replayed_s += sum(known[k][1] for k in keys if k not in fresh_keys)
         return [known[k][0] for k in keys]
+
+    def _throughput(self) -> dict[str, object]:
+        from harness.models.throughput import throughput_costs
+
+        return throughput_costs(
+            tokens=self.total.tokens,
+            seconds=self.total.score_s,
+            linear_params=self.encoder.linear_params,
+            precision=self.precision,
+            batch_size=self.params.batch_size,
+            threads=self.params.threads,
+        )
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         if previous is None:
@@ -198,6 +232,8 @@ class Rerank(Stage):
             )
         # What this cell computed, over every pass (warm-up, batch, per query).
         self.costs.update({"pairs_scored": self.total.pairs_scored, "score_s": round(self.total.score_s, 4)})
+        if self.total.pairs_scored:
+            self.costs.update(self._throughput())
         if self.store is not None and self.store.discarded:
             self.costs["pairs_discarded"] = self.store.discarded  # stored scores that failed their checksum
         return Run(out)

@@ -13,13 +13,15 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.cache import ArtefactStore, make_key
 from harness.errors import SystemConfigError
 from harness.models.encoders import load_sparse_encoder
 from harness.models.encoding import EncodeOptions, SparseEncoderModel
 from harness.models.locate import ResolvedModel, resolve_model
+from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
+from harness.models.throughput import throughput_costs
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
 from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
@@ -31,10 +33,16 @@ QUERY_BLOCK = 256
 
 class SpladeParams(RetrieverParams):
     model: str = Field(default="splade-tiny", min_length=1, description="alias, local folder or Hugging Face id")
+    precision: Precision | None = Field(default=None, description=PRECISION_HELP)
     batch_size: int = Field(default=8, gt=0, description="small: the MLM head makes [batch, tokens, vocab] logits")
     threads: int | None = Field(default=None, gt=0, description="torch threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
     fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
+
+    @model_validator(mode="after")
+    def _precision_available(self) -> SpladeParams:
+        check_alias_precision(self.model, self.precision)
+        return self
 
 
 def sparse_to_bytes(matrix: Any) -> bytes:
@@ -73,22 +81,29 @@ class Splade(Stage):
     uses_cache: ClassVar[bool] = True
     """Writes to the artefact cache: a run proves the cache writable before any work."""
 
-    def _resolved(self) -> ResolvedModel:
-        return resolve_model(self.params.model, kind="sparse", base_dir=self.ctx.base_dir)
+    @staticmethod
+    def _resolve(params: SpladeParams, ctx: StageContext) -> ResolvedModel:
+        return at_precision(resolve_model(params.model, kind="sparse", base_dir=ctx.base_dir), params.precision)
 
     @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:
-        model = cast(SpladeParams, params).model
-        return resolve_model(model, kind="sparse", base_dir=ctx.base_dir).files_hash
+        resolved = cls._resolve(cast(SpladeParams, params), ctx)
+        return f"{resolved.files_hash}:{resolved.spec.precision}"
 
     def prepare(self) -> None:
         p = self.params
         docs = corpus_docs(self.ctx.dataset, "SPLADE")
         self.doc_ids = [d.doc_id for d in docs]
-        resolved = self._resolved()
+        resolved = self._resolve(p, self.ctx)
         self.encoder: SparseEncoderModel = load_sparse_encoder(
             resolved,
-            EncodeOptions(batch_size=p.batch_size, threads=p.threads, max_length=p.max_length, progress=self.progress),
+            EncodeOptions(
+                batch_size=p.batch_size,
+                threads=p.threads,
+                max_length=p.max_length,
+                progress=self.progress,
+                precision=resolved.spec.precision,
+            ),
         )
         key = make_key(
             what="splade-doc-vectors",
@@ -102,11 +117,13 @@ class Splade(Stage):
         )
 
         def encode() -> tuple[bytes, dict[str, Any]]:
+            before = self.encoder.tokens
             t0 = time.perf_counter()
             mat = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
             seconds = time.perf_counter() - t0
             return sparse_to_bytes(mat), {
                 "seconds": seconds,
+                "tokens": self.encoder.tokens - before,
                 "docs": len(docs),
                 "nnz": int(mat.nnz),
                 "model": resolved.describe(),
@@ -123,6 +140,14 @@ class Splade(Stage):
         encode_s = float(meta.get("seconds", 0.0))
         self.costs = {
             **model_costs(p.model, resolved),
+            **throughput_costs(
+                tokens=int(meta.get("tokens", 0)),
+                seconds=encode_s,
+                linear_params=self.encoder.linear_params,
+                precision=resolved.spec.precision,
+                batch_size=p.batch_size,
+                threads=p.threads,
+            ),
             "docs": len(docs),
             "vocab": int(doc_vectors.shape[1]),
             "nnz": int(doc_vectors.nnz),

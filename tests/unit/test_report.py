@@ -18,6 +18,7 @@ from harness.cli import main
 from harness.errors import DataError, EvalError, SystemConfigError
 from harness.report import ReportOptions, write_report
 from harness.report.build import build
+from harness.report.html import render_html
 from harness.report.options import report_options
 from harness.results import Cell, Manifest, ResultSet, SystemInfo
 from harness.sections import CompareConfig, ReportConfig, Settings
@@ -415,6 +416,20 @@ def test_cost_rows_prefer_the_stage_figures() -> None:
     assert row["docs_per_s"] == 123.0
     assert row["cached"] is True
     assert row["extra"] == "encode_s=1.235, model_sha256=aaaaaaaaaaaa…"
+
+
+def test_cost_rows_show_precision_tokens_per_second_and_the_share_of_gemm_peak() -> None:
+    r = make_results()
+    assert r.cells[0].timing is not None
+    timing = r.cells[0].timing.to_dict()
+    timing["stages"][0]["costs"].update({"precision": "bf16", "tokens_per_s": 20_512.4, "peak_fraction": 0.3263})
+    cells = [r.cells[0].model_copy(update={"timing": Timing.from_dict(timing)}), *r.cells[1:]]
+    results = r.model_copy(update={"cells": cells})
+    row = build(results, ReportOptions()).datasets[0].cost_rows[0]
+    assert (row["precision"], row["tokens_per_s"], row["peak_fraction"]) == ("bf16", 20_512.4, 0.3263)
+    assert "precision" not in row["extra"]
+    html = render_html(build(results, ReportOptions()), [])
+    assert "<td>20,512</td><td>33%</td>" in html
 
 
 def test_a_two_parameter_sweep_gives_one_curve_per_fixed_value() -> None:

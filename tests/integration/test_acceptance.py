@@ -45,14 +45,20 @@ def shared_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("shared_cache")
 def test_minilm_exact_reproduces_mteb_on_scifact(data_root: Path) -> None:
     ds = load_dataset(DatasetRef(id="beir/scifact", split="test"), data_root)
-    stage = Dense(
-        DenseParams(model="all-MiniLM-L6-v2", index="flat", depth=1000), StageContext(Path("."), data_root, ds, False)
-    )
-    stage.prepare()
-    ev = evaluate(ds.qrels, stage.search(list(ds.queries.values()), None), parse_measures(["nDCG@10", "R@100"]))
-    assert ev.judged == 300
-    assert ev.aggregate["nDCG@10"] == pytest.approx(0.64508, abs=0.003)  # MTEB
-    assert ev.aggregate["R@100"] == pytest.approx(0.925, abs=0.01)
+    ctx = StageContext(Path("."), data_root, ds, False)
+    measures = parse_measures(["nDCG@10", "R@100"])
+    found = {}
+    for precision in ("fp32", "bf16", "int8"):
+        stage = Dense(DenseParams(model="all-MiniLM-L6-v2", index="flat", depth=1000, precision=precision), ctx)
+        stage.prepare()
+        ev = evaluate(ds.qrels, stage.search(list(ds.queries.values()), None), measures)
+        assert ev.judged == 300
+        found[precision] = ev.aggregate
+    assert found["fp32"]["nDCG@10"] == pytest.approx(0.64508, abs=0.003)  # MTEB
+    assert found["fp32"]["R@100"] == pytest.approx(0.925, abs=0.01)
+    # Measured: fp32 0.6451, bf16 0.6466 (the default: within 0.002), int8 0.6522 (outside it).
+    assert found["bf16"]["nDCG@10"] == pytest.approx(found["fp32"]["nDCG@10"], abs=0.002)
+    assert found["int8"]["nDCG@10"] == pytest.approx(0.6522, abs=0.003)
 
 
 @pytest.mark.slow
@@ -65,7 +71,7 @@ def test_hnsw_and_ivf_sweeps_approach_exact_on_scifact(data_root: Path) -> None:
     measures = parse_measures(["nDCG@10"])
 
     def ndcg(**params: Any) -> float:
-        stage = Dense(DenseParams.model_validate({"model": "all-MiniLM-L6-v2", **params}), ctx)
+        stage = Dense(DenseParams.model_validate({"model": "all-MiniLM-L6-v2", "precision": "fp32", **params}), ctx)
         stage.prepare()
         return evaluate(ds.qrels, stage.search(queries, None), measures).aggregate["nDCG@10"]
 
@@ -112,7 +118,7 @@ measures: [nDCG@10, R@100]
 latency: {mode: batch}
 systems:
   bm25: {type: bm25, k1: 0.9, b: 0.4, depth: 1000}
-  minilm: {type: dense, model: all-MiniLM-L6-v2, index: flat, depth: 1000}
+  minilm: {type: dense, model: all-MiniLM-L6-v2, index: flat, depth: 1000, precision: fp32}
   rrf: {type: fuse, method: rrf, k: 60, inputs: [bm25, minilm], depth: 1000}
 """,
     )

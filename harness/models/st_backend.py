@@ -50,7 +50,8 @@ def quiet_hf_loading() -> None:
         from transformers.utils import logging as hf_logging
     except ImportError:
         return
-    hf_logging.disable_progress_bar()
+    disable: Any = hf_logging.disable_progress_bar  # untyped in transformers
+    disable()
 
 
 def bf16_linear_weights(module: Any) -> None:

@@ -64,6 +64,9 @@ def _options(
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.environment import quiet_thread_waits
+
+    quiet_thread_waits()
     try:
         # Standalone mode: usage errors print themselves and raise SystemExit(2).
         app(args=argv, prog_name="harness")

@@ -32,6 +32,9 @@ def _session(model: ResolvedModel, threads: int | None, graph: bytes | None) -> 
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    # As OpenMP's (harness.environment.PASSIVE_WAITS): idle pool threads sleep instead of
+    # spinning, so a thread that lost its core to another process does not stall its siblings.
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = graph if graph is not None else str(model.path / "model.onnx")
     try:
         return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])

@@ -11,13 +11,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from harness.records import Qrels, Run
+    from harness.evaluation.run_table import RunTable
+    from harness.records import Qrels
 
 
-def _read_inputs(qrels: Path, run_file: Path) -> tuple[Qrels, Run, str, str]:
-    """(qrels, run, qrels name, run name), reading `-` from stdin."""
+def _read_inputs(qrels: Path, run_file: Path) -> tuple[Qrels, RunTable, str, str]:
+    """(qrels, run, qrels name, run name), reading `-` from stdin. The run is read into
+    columns (`run_fast`): no object per scored document on the way to the evaluator."""
+    from harness.data.run_fast import read_run_table
     from harness.data.textio import STDIN_ARG, STDIN_NAME, same_stream, stdin_stream
-    from harness.data.trec import read_qrels, read_run
+    from harness.data.trec import read_qrels
     from harness.errors import DataError
 
     if same_stream(qrels, run_file):
@@ -30,7 +33,7 @@ def _read_inputs(qrels: Path, run_file: Path) -> tuple[Qrels, Run, str, str]:
     q_name = Path(STDIN_NAME) if q_stdin else qrels
     r_name = Path(STDIN_NAME) if r_stdin else run_file
     judged = read_qrels(q_name, stream=stdin_stream() if q_stdin else None)
-    run = read_run(r_name, stream=stdin_stream() if r_stdin else None)
+    run = read_run_table(r_name, stream=stdin_stream() if r_stdin else None)
     return judged, run, str(q_name), str(r_name)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import EvalError
+from harness.evaluation.run_table import RunTable
 from harness.names import did_you_mean
 from harness.records import Qrels, Run
 
@@ -224,34 +225,67 @@ def _finite(value: float) -> float:
     return v if math.isfinite(v) else 0.0
 
 
-def evaluate(qrels: Qrels, run: Run, measures: Iterable[Measure | str]) -> Evaluation:
+def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str]) -> Evaluation:
     """Score `run` against `qrels` with trec_eval -c semantics.
 
     Queries in the run but not in the qrels are ignored (as trec_eval does); judged queries
-    missing from the run are evaluated as empty rankings and counted in every mean.
+    missing from the run are evaluated as empty rankings and counted in every mean. The common
+    families are computed from the run's arrays (`array_measures`), the rest by pytrec_eval.
     """
-    import pytrec_eval
+    import numpy as np
+
+    from harness.evaluation import array_measures
+    from harness.evaluation.run_table import ranks
 
     ms = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     judged = [q for q in qrels if qrels[q]]
     qrels_dict = {q: {d: int(r) for d, r in qrels[q].items()} for q in judged}
-    answered = sum(1 for q in judged if run.get(q))
+    table = run if isinstance(run, RunTable) else RunTable.of_run(run)
+    order = table.trec_order()
+    bounds, rank = ranks(order, table.query, len(table.query_ids))
+    retrieved = {q for q, n in zip(table.query_ids, np.diff(bounds).tolist(), strict=True) if n}
+    answered = sum(1 for q in judged if q in retrieved)
+    joined = None
     groups: dict[tuple[int, bool, int | None], list[Measure]] = {}
     for m in ms:
         groups.setdefault(m.group, []).append(m)
     per_query: dict[str, dict[str, float]] = {}
     for (rel, judged_only, depth), members in groups.items():
-        cut = run.truncated(depth) if depth is not None else run
-        run_dict = {q: {d.doc_id: float(d.score) for d in cut.get(q, ())} for q in judged}
-        evaluator = pytrec_eval.RelevanceEvaluator(
-            qrels_dict,
-            {m.trec_name for m in members},
-            relevance_level=rel,
-            judged_docs_only_flag=judged_only,
-        )
-        scores = evaluator.evaluate(run_dict)
+        names = {m.trec_name for m in members}
+        fast = {t for t in names if array_measures.native(t, rel)}
+        scores: dict[str, list[float]] = {}
+        if fast:
+            if joined is None:
+                joined = array_measures.join(table, order, rank, bounds, judged, qrels_dict)
+            computed = array_measures.compute(joined, qrels_dict, judged, sorted(fast), rel, judged_only, depth)
+            scores = {t: v.tolist() for t, v in computed.items()}
+        if names - fast:
+            scores.update(_pytrec(table, order, bounds, judged, qrels_dict, names - fast, rel, judged_only, depth))
         for m in members:
             # An empty ranking can yield NaN inside trec_eval's code; `trec_eval -c` prints 0.
-            per_query[m.name] = {q: _finite(scores[q][m.trec_name]) if q in scores else 0.0 for q in judged}
+            per_query[m.name] = {q: _finite(v) for q, v in zip(judged, scores[m.trec_name], strict=True)}
     summed = frozenset(m.name for m in ms if m.summed)
     return Evaluation(per_query=per_query, judged=len(judged), answered=answered, summed=summed)
+
+
+def _pytrec(
+    table: RunTable,
+    order: Any,
+    bounds: Any,
+    judged: list[str],
+    qrels: dict[str, dict[str, int]],
+    trec_names: set[str],
+    rel: int,
+    judged_only: bool,
+    depth: int | None,
+) -> dict[str, list[float]]:
+    """trec_name -> value per judged query, computed by pytrec_eval on the run as nested dicts."""
+    import pytrec_eval
+
+    docs = table.as_dicts(order, bounds, depth)
+    run_dict = {q: docs.get(q, {}) for q in judged}
+    evaluator = pytrec_eval.RelevanceEvaluator(
+        qrels, trec_names, relevance_level=rel, judged_docs_only_flag=judged_only
+    )
+    scores = evaluator.evaluate(run_dict)
+    return {t: [float(scores[q][t]) if q in scores else 0.0 for q in judged] for t in trec_names}

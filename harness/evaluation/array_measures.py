@@ -15,6 +15,11 @@ against pytrec_eval to 1e-9 by tests/unit/test_run_fast.py:
 
 Families outside this set (Rprec, Bpref, infAP, the Set measures) and relevance levels below 1
 are computed by pytrec_eval itself (`harness.evaluation.measures`).
+
+Why not pytrec_eval for these too (measured by benchmarks/eval_speed.py on a 6,980 x 1,000 run,
+2026-12-02): pytrec_eval needs the run as a dict of dicts, so a Python object per scored
+document. The plain recipe took 6.4 s; `harness eval` on this path takes 3.9 s, of which the
+measures here take about 0.5 s. Values are identical (largest difference 0.0).
 """
 
 from __future__ import annotations

@@ -50,9 +50,22 @@ def words_at(padded: npt.NDArray[np.uint8], starts: I64, lens: I64, j: int) -> U
     compare as strcmp compares the tokens). Two aligned loads per token, no per-byte gather."""
     import numpy as np
 
-    aligned = padded[: len(padded) - len(padded) % 8].view(">u8")
+    words = len(padded) // 8
+    aligned = padded[: 8 * words].view(">u8")
     pos = starts + np.minimum(lens, j)  # past its end a token's word is masked to 0: load inside the buffer
     at, off = pos >> 3, (pos & 7).astype(np.uint64) * np.uint64(8)
+    near_end = at + 1 >= words
+    if bool(near_end.any()):
+        # An unpadded buffer (a memory-mapped file): the few tokens in its last 16 bytes are
+        # loaded from a zero-padded copy of the end, the rest from the buffer itself.
+        base = 8 * max(0, int(at[near_end].min()) - 1)
+        tail = _padded(padded[base:].tobytes())
+        merged = np.zeros(len(starts), dtype=np.uint64)
+        merged[near_end] = words_at(tail, starts[near_end] - base, lens[near_end], j)
+        far = ~near_end
+        if bool(far.any()):
+            merged[far] = words_at(padded, starts[far], lens[far], j)
+        return merged
     hi = aligned[at].astype(np.uint64) << off
     lo = (aligned[at + 1].astype(np.uint64) >> np.uint64(1)) >> (np.uint64(63) - off)
     word = hi | lo

@@ -204,3 +204,20 @@ def test_measures_agree_whatever_the_line_order(tmp_path: Path) -> None:
     for name in want:
         assert got.per_query[name] == pytest.approx(want[name], abs=1e-9), name
     assert (got.judged, got.answered) == (5, 4)
+
+
+@pytest.mark.parametrize("extra", range(17))
+def test_a_mapped_file_reads_its_last_ids_and_scores_without_padding(tmp_path: Path, extra: int) -> None:
+    # A regular file is memory-mapped, with no zero bytes after it: the last line's tokens end
+    # in the file's final bytes at every offset modulo 8.
+    tail_doc = "d" + "x" * extra
+    text = f"q1 Q0 d1 1 2.5 t\nq1 Q0 {tail_doc} 2 1.{'7' * (extra % 5 + 1)} t\n"
+    path = tmp_path / "run.trec"
+    path.write_text(text, encoding="ascii")
+    buf, size, _ = run_fast._load(path, None)
+    assert len(buf) == size == len(text)  # the mapping itself, not a padded copy
+    table = run_fast._fast(buf, size)
+    assert table is not None
+    assert table.doc_bytes(1) == tail_doc.encode()
+    assert as_dict(table) == {"q1": {"d1": 2.5, tail_doc: float(f"1.{'7' * (extra % 5 + 1)}")}}
+    assert same_as_strict(path)[0] == "ok"

@@ -15,6 +15,21 @@ REPO = Path(__file__).resolve().parent.parent
 """The checkout: pyproject.toml, harness/, experiments/, README.md."""
 
 
+def memory_dataset(texts: dict[str, str], queries: dict[str, str]) -> Any:
+    """A Dataset held in memory: documents with a text and no title, each query judging d1."""
+    from harness.data.dataset import Dataset
+    from harness.records import Doc, Query
+
+    return Dataset(
+        name="tiny",
+        source="test",
+        location="memory",
+        docs={d: Doc(d, "", t) for d, t in texts.items()},
+        queries={q: Query(q, t) for q, t in queries.items()},
+        qrels={q: {"d1": 1} for q in queries},
+    )
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run `harness` in-process; returns (exit code, stdout, stderr)."""
     from harness.cli import main

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.data.dataset import Dataset
-from harness.records import Doc, Query
+from harness.records import Query
 from harness.systems import StageContext
 from harness.systems.bm25 import BM25, BM25Params
+from tests.support import memory_dataset
 
 K1, B = 0.9, 0.4
 TEXTS = {"d1": "apple banana apple", "d2": "banana cherry", "d5": "cherry"}
@@ -21,14 +21,7 @@ QUERIES = {"q-banana": "banana", "q-both": "apple cherry", "q-stop": "the and of
 
 
 def _stage(texts: dict[str, str], queries: dict[str, str] = QUERIES) -> BM25:
-    ds = Dataset(
-        name="tiny",
-        source="test",
-        location="memory",
-        docs={d: Doc(d, "", t) for d, t in texts.items()},
-        queries={q: Query(q, t) for q, t in queries.items()},
-        qrels={q: {"d1": 1} for q in queries},
-    )
+    ds = memory_dataset(texts, queries)
     params = BM25Params.model_validate({"k1": K1, "b": B, "stemmer": None, "stopwords": "en"})
     stage = BM25(params, StageContext(Path("."), Path("."), ds, False))
     stage.prepare()

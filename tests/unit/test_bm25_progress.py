@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.data.dataset import Dataset
 from harness.plan import load_plan
-from harness.records import Doc, Query, Run, ScoredDoc
+from harness.records import Query, Run, ScoredDoc
 from harness.runner import RunOptions, run_experiment
 from harness.systems import StageContext
 from harness.systems.bm25 import BM25, BM25Params
-from tests.support import write_spec
+from tests.support import memory_dataset, write_spec
 
 TEXTS = {f"d{i}": f"apple banana cherry {'apple ' * (i % 3)}word{i}" for i in range(12)}
 QUERIES = {"q1": "apple", "q2": "banana cherry", "q3": "the of", "q4": "word3 apple"}
@@ -56,14 +55,7 @@ latency: {{mode: per-query, warmup: 2, repeats: 2}}
 
 
 def _stage() -> BM25:
-    ds = Dataset(
-        name="tiny",
-        source="test",
-        location="memory",
-        docs={d: Doc(d, "", t) for d, t in TEXTS.items()},
-        queries={q: Query(q, t) for q, t in QUERIES.items()},
-        qrels={q: {"d1": 1} for q in QUERIES},
-    )
+    ds = memory_dataset(TEXTS, QUERIES)
     stage = BM25(BM25Params.model_validate({"depth": 8}), StageContext(Path("."), Path("."), ds, False))
     stage.prepare()
     return stage

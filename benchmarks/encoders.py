@@ -81,7 +81,7 @@ def harness_rate(texts: list[str], precision: str, repeats: int) -> dict[str, An
     from harness.models.encoding import EncodeOptions
     from harness.models.locate import resolve_model
     from harness.models.precision import at_precision
-    from harness.models.throughput import throughput_costs
+    from harness.models.throughput import default_threads, gemm_peak_gflops, throughput_costs
 
     resolved = at_precision(resolve_model("all-MiniLM-L6-v2", kind="bi-encoder"), precision)  # type: ignore[arg-type]
     enc = load_bi_encoder(resolved, EncodeOptions(batch_size=32, precision=resolved.spec.precision))
@@ -95,7 +95,8 @@ def harness_rate(texts: list[str], precision: str, repeats: int) -> dict[str, An
         linear_params=enc.linear_params,
         precision=resolved.spec.precision,
         batch_size=32,
-        threads=None,
+        threads=default_threads(),
+        peak_gflops=gemm_peak_gflops(resolved.spec.precision),
     )
     return {**costs, "docs_per_s": rate}
 

@@ -50,24 +50,33 @@ def gemm_peak_gflops(precision: str) -> float | None:
 
 
 def throughput_costs(
-    *, tokens: int, seconds: float, linear_params: int | None, precision: str, batch_size: int, threads: int | None
+    *,
+    tokens: int,
+    seconds: float,
+    linear_params: int | None,
+    precision: str,
+    batch_size: int,
+    threads: int | None,
+    peak_gflops: float | None,
 ) -> dict[str, Any]:
-    """The costs entries of one encoding pass: tokens, tokens/s, GEMM peak and its fraction."""
+    """The costs entries of one encoding pass: tokens, tokens/s, GEMM peak and its fraction.
+    Arithmetic only: callers measure `peak_gflops` (gemm_peak_gflops) and resolve `threads`
+    (default_threads) outside any timed work."""
     out: dict[str, Any] = {
         "precision": precision,
         "batch_size": batch_size,
-        "threads": threads or _default_threads(),
+        "threads": threads,
         "tokens": tokens or None,  # 0: made before token counts were recorded
         "tokens_per_s": tokens / seconds if seconds > 0 and tokens > 0 else None,
+        "gemm_peak_gflops": peak_gflops,
     }
-    peak = gemm_peak_gflops(precision)
-    out["gemm_peak_gflops"] = peak
-    if peak and linear_params and seconds > 0:
-        out["peak_fraction"] = 2.0 * linear_params * tokens / seconds / (peak * 1e9)
+    if peak_gflops and linear_params and seconds > 0:
+        out["peak_fraction"] = 2.0 * linear_params * tokens / seconds / (peak_gflops * 1e9)
     return out
 
 
-def _default_threads() -> int | None:
+def default_threads() -> int | None:
+    """torch's intra-op threads (what a stage without `threads` runs with), None without torch."""
     try:
         import torch
     except ImportError:

@@ -1,5 +1,5 @@
 """What the indexing stages (bm25, dense, splade) share: the documents to index, the text
-read from each, a fingerprint of the corpus, and the model's part of their costs.
+read from each, a fingerprint of the corpus, and the model's and the encoding's part of their costs.
 
 A private module: the stage registry does not load modules whose name starts with `_`.
 """
@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.data.dataset import Dataset
 from harness.errors import SystemConfigError
 from harness.records import Doc
 
 if TYPE_CHECKING:  # bm25 shares this module and needs no model code
+    from harness.models.encoding import TextEncoder
     from harness.models.locate import ResolvedModel
 
 TextField = Literal["title", "text"]
@@ -57,3 +58,30 @@ def model_costs(ref: str, resolved: ResolvedModel) -> dict[str, object]:
         "backend": resolved.backend,
         "precision": resolved.spec.precision,
     }
+
+
+def encoding_costs(
+    ref: str,
+    resolved: ResolvedModel,
+    encoder: TextEncoder,
+    meta: dict[str, Any],
+    *,
+    batch_size: int,
+    threads: int | None,
+) -> dict[str, Any]:
+    """The costs of encoding the corpus (dense, splade): the model, throughput against the GEMM
+    peak, and `encode_s`, from the cache entry's metadata (what was recorded when it was made)."""
+    from harness.models.throughput import default_threads, gemm_peak_gflops, throughput_costs
+
+    precision = resolved.spec.precision
+    encode_s = float(meta.get("seconds", 0.0))
+    throughput = throughput_costs(
+        tokens=int(meta.get("tokens", 0)),
+        seconds=encode_s,
+        linear_params=encoder.linear_params,
+        precision=precision,
+        batch_size=batch_size,
+        threads=threads or default_threads(),
+        peak_gflops=gemm_peak_gflops(precision),
+    )
+    return {**model_costs(ref, resolved), **throughput, "encode_s": encode_s}

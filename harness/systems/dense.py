@@ -32,10 +32,16 @@ from harness.models.encoders import load_bi_encoder
 from harness.models.encoding import BiEncoder, EncodeOptions
 from harness.models.locate import ResolvedModel, resolve_model
 from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
-from harness.models.throughput import throughput_costs
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
-from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
+from harness.systems._indexing import (
+    DEFAULT_FIELDS,
+    TextField,
+    corpus_docs,
+    corpus_fingerprint,
+    doc_text,
+    encoding_costs,
+)
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
 INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
@@ -256,20 +262,12 @@ class Dense(Stage):
             blob, index_meta, index_cached = store.get_or_compute("faiss-index", index_key, make_index)
             self.index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8).copy())
             index_s, index_bytes = float(index_meta.get("seconds", 0.0)), len(blob)
-        encode_s = float(emb_meta.get("seconds", 0.0))
+        encoding = encoding_costs(p.model, resolved, self.encoder, emb_meta, batch_size=p.batch_size, threads=p.threads)
+        encode_s = encoding["encode_s"]
         self.costs = {
-            **model_costs(p.model, resolved),
-            **throughput_costs(
-                tokens=int(emb_meta.get("tokens", 0)),
-                seconds=encode_s,
-                linear_params=self.encoder.linear_params,
-                precision=resolved.spec.precision,
-                batch_size=p.batch_size,
-                threads=p.threads,
-            ),
+            **encoding,
             "dim": int(emb.shape[1]),
             "docs": len(docs),
-            "encode_s": encode_s,
             "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
             "index": p.index,
             "index_build_s": index_s,

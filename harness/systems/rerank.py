@@ -125,6 +125,12 @@ class Rerank(Stage):
         resolved = self._resolve(self.params, self.ctx)  # of the kind asked for, or a ModelError naming the aliases
         self.model_hash = resolved.files_hash
         self.precision = resolved.spec.precision
+        from harness.models.throughput import default_threads, gemm_peak_gflops
+
+        # Measured here, not in `search`: the GEMM probe (and the torch import it needs) must
+        # not land in a timed pass.
+        self.peak_gflops = gemm_peak_gflops(self.precision)
+        self.threads = self.params.threads or default_threads()
         self.total = ScoringStats()
         from harness.models.encoders import load_cross_encoder
         from harness.models.encoding import EncodeOptions
@@ -205,7 +211,8 @@ class Rerank(Stage):
             linear_params=self.encoder.linear_params,
             precision=self.precision,
             batch_size=self.params.batch_size,
-            threads=self.params.threads,
+            threads=self.threads,
+            peak_gflops=self.peak_gflops,
         )
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:

@@ -21,10 +21,16 @@ from harness.models.encoders import load_sparse_encoder
 from harness.models.encoding import EncodeOptions, SparseEncoderModel
 from harness.models.locate import ResolvedModel, resolve_model
 from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
-from harness.models.throughput import throughput_costs
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
-from harness.systems._indexing import DEFAULT_FIELDS, TextField, corpus_docs, corpus_fingerprint, doc_text, model_costs
+from harness.systems._indexing import (
+    DEFAULT_FIELDS,
+    TextField,
+    corpus_docs,
+    corpus_fingerprint,
+    doc_text,
+    encoding_costs,
+)
 
 FORMAT = 1
 QUERY_BLOCK = 256
@@ -137,22 +143,14 @@ class Splade(Stage):
             raise SystemConfigError(f"cached sparse vectors hold {doc_vectors.shape[0]} rows for {len(docs)} documents")
         self.postings = doc_vectors.T.tocsr()  # term -> documents
         index_s = time.perf_counter() - t0
-        encode_s = float(meta.get("seconds", 0.0))
+        encoding = encoding_costs(p.model, resolved, self.encoder, meta, batch_size=p.batch_size, threads=p.threads)
+        encode_s = encoding["encode_s"]
         self.costs = {
-            **model_costs(p.model, resolved),
-            **throughput_costs(
-                tokens=int(meta.get("tokens", 0)),
-                seconds=encode_s,
-                linear_params=self.encoder.linear_params,
-                precision=resolved.spec.precision,
-                batch_size=p.batch_size,
-                threads=p.threads,
-            ),
+            **encoding,
             "docs": len(docs),
             "vocab": int(doc_vectors.shape[1]),
             "nnz": int(doc_vectors.nnz),
             "terms_per_doc": doc_vectors.nnz / len(docs),
-            "encode_s": encode_s,
             "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
             "index_build_s": index_s,
             "build_s": encode_s + index_s,

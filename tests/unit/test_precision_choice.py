@@ -109,17 +109,22 @@ def test_precision_is_swept_like_any_parameter(tmp_path: Path) -> None:
     assert names == ["mini@precision=fp32", "mini@precision=bf16", "mini@precision=int8"]
 
 
-def test_throughput_costs_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(throughput, "gemm_peak_gflops", lambda precision: {"bf16": 1000.0}.get(precision))
+def test_throughput_costs_arithmetic() -> None:
     c = throughput.throughput_costs(
-        tokens=50_000, seconds=2.0, linear_params=10_000_000, precision="bf16", batch_size=32, threads=2
+        tokens=50_000,
+        seconds=2.0,
+        linear_params=10_000_000,
+        precision="bf16",
+        batch_size=32,
+        threads=2,
+        peak_gflops=1000.0,
     )
     assert c["tokens_per_s"] == 25_000
     # 2 x 1e7 FLOPs per token x 25,000 tokens/s = 5e11 FLOP/s of a 1e12 peak
     assert c["peak_fraction"] == pytest.approx(0.5)
     assert (c["precision"], c["batch_size"], c["threads"]) == ("bf16", 32, 2)
     unknown = throughput.throughput_costs(
-        tokens=0, seconds=2.0, linear_params=None, precision="fp16", batch_size=1, threads=None
+        tokens=0, seconds=2.0, linear_params=None, precision="fp16", batch_size=1, threads=None, peak_gflops=None
     )
     assert unknown["tokens"] is None
     assert unknown["tokens_per_s"] is None

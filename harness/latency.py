@@ -8,7 +8,10 @@ the gate alike, so that they agree:
   plus every input's sample for the same query (inputs of inputs included, each once);
 - `pipeline_percentiles` / `latency_ratios`: p50/p95 per system, and as ratios to a
   reference system measured in the same run (absolute times on shared machines are noise,
-  ratios within one run are not).
+  ratios within one run are not);
+- scope: `end-to-end` (default) is everything the pipeline did per query; `search-only`
+  leaves out query encoding (the stages' `encode` steps), so that approximate indexes that
+  share one encoder show what their search costs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.results import Cell, ResultSet
+from harness.sections import LatencyScope
 from harness.timing import LatencyStats, Timing
 
 PERCENTILES = ("p50", "p95")
@@ -76,15 +80,15 @@ def input_cells(cell: Cell, by_name: Mapping[str, Cell], bases: Mapping[str, lis
     return list(out.values())
 
 
-def _summed(own: Timing, inputs: Sequence[Cell], clock: Clock) -> tuple[float, ...] | None:
-    total = list(own.samples(clock))
+def _summed(own: Timing, inputs: Sequence[Cell], clock: Clock, scope: LatencyScope) -> tuple[float, ...] | None:
+    total = list(own.samples(clock, scope))
     if not total:
         return None
     for dep in inputs:
         t = dep.timing
-        if t is None or t.query_ids != own.query_ids or len(t.samples(clock)) != len(total):
+        if t is None or t.query_ids != own.query_ids or len(t.samples(clock, scope)) != len(total):
             return None
-        total = [a + b for a, b in zip(total, t.samples(clock), strict=True)]
+        total = [a + b for a, b in zip(total, t.samples(clock, scope), strict=True)]
     return tuple(total)
 
 
@@ -97,8 +101,8 @@ def _qps(own: Timing, inputs: Sequence[Cell]) -> float | None:
     return own.batch.queries / seconds if seconds > 0 else None
 
 
-def end_to_end(results: ResultSet, cells: Sequence[Cell]) -> dict[str, EndToEnd]:
-    """For each cell of one dataset (that has timings): its end-to-end cost."""
+def end_to_end(results: ResultSet, cells: Sequence[Cell], scope: LatencyScope = "end-to-end") -> dict[str, EndToEnd]:
+    """For each cell of one dataset (that has timings): its end-to-end cost in `scope`."""
     by_name = {c.system: c for c in cells}
     bases: dict[str, list[str]] = {}
     for c in cells:
@@ -110,20 +114,23 @@ def end_to_end(results: ResultSet, cells: Sequence[Cell]) -> dict[str, EndToEnd]
         if t is None:
             continue
         inputs = input_cells(c, by_name, bases)
+        own, own_cpu = t.stats("wall", scope), t.stats("cpu", scope)
         if inputs is None:
-            out[c.system] = EndToEnd(None, None, None, t.latency, t.cpu_latency, None)
+            out[c.system] = EndToEnd(None, None, None, own, own_cpu, None)
         elif not inputs:
-            own_wall, own_cpu = t.samples_ms or None, t.cpu_samples_ms or None
-            out[c.system] = EndToEnd((), own_wall, own_cpu, t.latency, t.cpu_latency, t.batch.qps)
+            wall, cpu = t.samples("wall", scope) or None, t.samples("cpu", scope) or None
+            out[c.system] = EndToEnd((), wall, cpu, own, own_cpu, t.batch.qps)
         else:
-            wall = _summed(t, inputs, "wall")
+            wall = _summed(t, inputs, "wall", scope)
             qps = _qps(t, inputs) if wall is not None else None
             names = tuple(d.system for d in inputs)
-            out[c.system] = EndToEnd(names, wall, _summed(t, inputs, "cpu"), t.latency, t.cpu_latency, qps)
+            out[c.system] = EndToEnd(names, wall, _summed(t, inputs, "cpu", scope), own, own_cpu, qps)
     return out
 
 
-def pipeline_percentiles(results: ResultSet, dataset: str, clock: Clock = "wall") -> dict[str, dict[str, float]]:
+def pipeline_percentiles(
+    results: ResultSet, dataset: str, clock: Clock = "wall", scope: LatencyScope = "end-to-end"
+) -> dict[str, dict[str, float]]:
     """{system: {"p50": ms, "p95": ms}} for the cells of `dataset` with per-query times.
 
     A system that reads other systems' runs (fusion, `use`) is timed end to end, its inputs'
@@ -131,7 +138,7 @@ def pipeline_percentiles(results: ResultSet, dataset: str, clock: Clock = "wall"
     fusion look nearly free."""
     cells = [c for c in results.cells if c.dataset == dataset]
     out: dict[str, dict[str, float]] = {}
-    for system, e2e in end_to_end(results, cells).items():
+    for system, e2e in end_to_end(results, cells, scope).items():
         stats = e2e.stats(clock)
         lat = {p: stats.get(p) for p in PERCENTILES}
         if all(v is not None and math.isfinite(v) and v > 0 for v in lat.values()):
@@ -140,11 +147,11 @@ def pipeline_percentiles(results: ResultSet, dataset: str, clock: Clock = "wall"
 
 
 def latency_ratios(
-    results: ResultSet, dataset: str, reference: str, clock: Clock = "wall"
+    results: ResultSet, dataset: str, reference: str, clock: Clock = "wall", scope: LatencyScope = "end-to-end"
 ) -> dict[str, dict[str, float]]:
     """{system: {"p50": ms, "p95": ms, "p50_ratio": r, "p95_ratio": r}} for every system of
     `dataset` with latency, when the reference system has latency too; else {}."""
-    lat = pipeline_percentiles(results, dataset, clock)
+    lat = pipeline_percentiles(results, dataset, clock, scope)
     ref = lat.get(reference)
     if ref is None:
         return {}

@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Correction = Literal["holm", "bonferroni", "bh", "none"]
 TestName = Literal["t", "wilcoxon", "randomisation"]
 LatencyStatistic = Literal["mean", "p50", "p90", "p95", "p99", "max"]
+LatencyScope = Literal["end-to-end", "search-only"]
+"""What a per-query latency covers: everything the pipeline did (default), or without query
+encoding (every stage's `encode` step), so that an approximate index's search shows its own cost."""
 ALL_TESTS: tuple[TestName, ...] = ("t", "wilcoxon", "randomisation")
 STATISTICS: tuple[LatencyStatistic, ...] = ("mean", "p50", "p90", "p95", "p99", "max")
 """Latency statistics, in the order tables show them."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.sections import LatencyConfig, LatencyStatistic
+from harness.sections import LatencyConfig, LatencyScope, LatencyStatistic
 
 _PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0}
 
@@ -87,6 +87,14 @@ class MemoryUse(Record):
     rss_end_bytes: int | None = None
 
 
+class PartTiming(Record):
+    """One step of a stage's per-query work that the stage timed apart (`Stage.part`)."""
+
+    latency: LatencyStats = Field(default_factory=LatencyStats)
+    samples_ms: tuple[float, ...] = ()
+    """Per-query wall times of the step, aligned with `Timing.query_ids`."""
+
+
 class StageTiming(Record):
     """One stage of a pipeline."""
 
@@ -103,6 +111,9 @@ class StageTiming(Record):
     latency: LatencyStats = Field(default_factory=LatencyStats)
     samples_ms: tuple[float, ...] = ()
     """Per-query latencies of this stage, aligned with `Timing.query_ids`."""
+    parts: dict[str, PartTiming] = Field(default_factory=dict)
+    """Steps timed apart, by name (`encode`, `search`, `tokenise`, `model`, ...), in the order
+    the stage runs them; the rest of `samples_ms` is the harness's own work."""
 
 
 class Timing(Record):
@@ -122,16 +133,28 @@ class Timing(Record):
     cpu_latency: LatencyStats = Field(default_factory=LatencyStats)
     cpu_samples_ms: tuple[float, ...] = ()
     """Per-query CPU time of the whole process (all threads), aligned with `query_ids`."""
+    encode_samples_ms: tuple[float, ...] = ()
+    """Per query, the part of `samples_ms` spent encoding the query (every stage's `encode`
+    step); empty when no stage encodes. The search-only scope leaves it out."""
+    encode_cpu_samples_ms: tuple[float, ...] = ()
+    """The same on the CPU clock (part of `cpu_samples_ms`)."""
     stages: tuple[StageTiming, ...] = ()
     memory: MemoryUse = Field(default_factory=MemoryUse)
     threads: dict[str, Any] = Field(default_factory=dict)
     environment_id: str | None = None
     """Key of the result set's `environment` entry this cell was measured on."""
 
-    def samples(self, clock: str = "wall") -> tuple[float, ...]:
-        return self.cpu_samples_ms if clock == "cpu" else self.samples_ms
+    def samples(self, clock: str = "wall", scope: LatencyScope = "end-to-end") -> tuple[float, ...]:
+        """Per-query samples of `clock`; in the search-only scope, without query encoding."""
+        own = self.cpu_samples_ms if clock == "cpu" else self.samples_ms
+        encode = self.encode_cpu_samples_ms if clock == "cpu" else self.encode_samples_ms
+        if scope == "end-to-end" or not encode or len(encode) != len(own):
+            return own
+        return tuple(round(max(0.0, a - b), 4) for a, b in zip(own, encode, strict=True))
 
-    def stats(self, clock: str = "wall") -> LatencyStats:
+    def stats(self, clock: str = "wall", scope: LatencyScope = "end-to-end") -> LatencyStats:
+        if scope == "search-only" and self.encode_samples_ms:
+            return LatencyStats.of(self.samples(clock, scope))
         return self.cpu_latency if clock == "cpu" else self.latency
 
     def to_dict(self) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class CrossEncoderModel(Protocol):
     model: ResolvedModel
     tokens: int
     linear_params: int | None
+    tokenise_s: float
+    """Seconds spent tokenising so far (inside `score`): the re-ranker times it apart."""
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         """One relevance score (the model's raw logit) per (query, passage) pair."""

@@ -16,6 +16,7 @@ Cached document embeddings keep repeated runs identical.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,11 +73,14 @@ class _OnnxModel:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.tokens = 0
+        self.tokenise_s = 0.0
         self.linear_params = linear_params
 
     def _tokenise(self, texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
         """Encodings of every text (or pair) at once, and their token counts."""
+        t0 = time.perf_counter()
         encodings = self.tokenizer.encode_batch(list(texts)) if texts else []
+        self.tokenise_s += time.perf_counter() - t0
         lengths = [len(e.ids) for e in encodings]
         self.tokens += sum(lengths)
         return encodings, lengths

@@ -34,7 +34,7 @@ from harness.plan.variants import SystemVariant
 from harness.records import Query, Run
 from harness.sections import LatencyConfig
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
-from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, StageTiming, Timing
+from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, PartTiming, StageTiming, Timing
 
 
 @dataclass
@@ -47,6 +47,8 @@ class _StageClock:
     costs: dict[str, Any] = field(default_factory=dict)
     rss_delta_bytes: int | None = None
     samples_ms: list[float] = field(default_factory=list)
+    parts_ms: list[dict[str, float]] = field(default_factory=list)
+    """Per timed query: wall ms of each step the stage timed apart (`Stage.part`)."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,19 @@ class _Pipeline:
             raise SystemConfigError(f"system '{variant.name}' has no stages")
 
     def search(
-        self, queries: Sequence[Query], seconds: list[float] | None = None, replayed: list[float] | None = None
+        self,
+        queries: Sequence[Query],
+        seconds: list[float] | None = None,
+        replayed: list[float] | None = None,
+        parts: list[dict[str, list[float]]] | None = None,
     ) -> Run:
         """Run the queries through every stage; add each stage's seconds to `seconds`, of which
-        the seconds it replayed from a cache (recorded when computed) also to `replayed`."""
+        the seconds it replayed from a cache (recorded when computed) also to `replayed`, and
+        the steps it timed apart to `parts` (name -> [wall, CPU] seconds)."""
         previous: Run | None = None
         for i, stage in enumerate(self.stages):
             stage.replayed_s = 0.0
+            stage.parts = {}
             t0 = time.perf_counter()
             previous = stage.search(queries, previous)
             if self.drop_identical[i]:
@@ -99,6 +107,8 @@ class _Pipeline:
                 seconds[i] += elapsed + extra
             if replayed is not None:
                 replayed[i] += extra
+            if parts is not None:
+                parts[i] = stage.parts
         if previous is None:  # unreachable: __init__ refuses an empty pipeline
             raise SystemConfigError("pipeline produced no run")
         return previous
@@ -156,6 +166,9 @@ class _QueryClock:
     query_ids: list[str] = field(default_factory=list)
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    encode_ms: list[float] = field(default_factory=list)
+    """Query encoding (every stage's `encode` step) within `wall_ms`; `encode_cpu_ms` in `cpu_ms`."""
+    encode_cpu_ms: list[float] = field(default_factory=list)
     replayed_ms: list[float] = field(default_factory=list)
     """Per stage: cached work replayed over the whole pass (ms)."""
 
@@ -171,9 +184,10 @@ def _per_query(pipe: _Pipeline, queries: Sequence[Query], cfg: LatencyConfig, cl
             for q in timed:
                 per_stage = [0.0] * len(pipe.stages)
                 replayed = [0.0] * len(pipe.stages)
+                parts: list[dict[str, list[float]]] = [{} for _ in pipe.stages]
                 c0 = time.process_time()
                 t0 = time.perf_counter()
-                pipe.search([q], per_stage, replayed)
+                pipe.search([q], per_stage, replayed, parts)
                 total = time.perf_counter() - t0 + sum(replayed)
                 # CPU time of the whole process (all its threads): unlike wall time it does not
                 # grow when other jobs share the cores, so a CI gate can compare it across runs.
@@ -182,8 +196,22 @@ def _per_query(pipe: _Pipeline, queries: Sequence[Query], cfg: LatencyConfig, cl
                     out.replayed_ms[i] += r * 1000
                 out.query_ids.append(q.query_id)
                 out.wall_ms.append(_r(total * 1000))
-                for clock, sec in zip(clocks, per_stage, strict=True):
+                for clock, sec, steps in zip(clocks, per_stage, parts, strict=True):
                     clock.samples_ms.append(_r(sec * 1000))
+                    clock.parts_ms.append({name: _r(v[0] * 1000) for name, v in steps.items()})
+                encode = [steps["encode"] for steps in parts if "encode" in steps]
+                out.encode_ms.append(_r(sum(v[0] for v in encode) * 1000))
+                out.encode_cpu_ms.append(_r(sum(v[1] for v in encode) * 1000))
+    return out
+
+
+def _parts(per_query: list[dict[str, float]]) -> dict[str, PartTiming]:
+    """Each step's per-query samples (0 for a query that skipped it) and their statistics."""
+    names = dict.fromkeys(name for steps in per_query for name in steps)
+    out: dict[str, PartTiming] = {}
+    for name in names:
+        samples = tuple(steps.get(name, 0.0) for steps in per_query)
+        out[name] = PartTiming(latency=LatencyStats.of(samples), samples_ms=samples)
     return out
 
 
@@ -199,6 +227,7 @@ def _stage_timings(clocks: list[_StageClock], replayed_ms: list[float]) -> tuple
             replayed_ms=_r(replayed_ms[i]),
             latency=LatencyStats.of(t.samples_ms),
             samples_ms=tuple(t.samples_ms),
+            parts=_parts(t.parts_ms),
         )
         for i, t in enumerate(clocks)
     )
@@ -249,6 +278,8 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
         samples_ms=tuple(timed.wall_ms),
         cpu_latency=LatencyStats.of(timed.cpu_ms),
         cpu_samples_ms=tuple(timed.cpu_ms),
+        encode_samples_ms=tuple(timed.encode_ms) if any(timed.encode_ms) else (),
+        encode_cpu_samples_ms=tuple(timed.encode_cpu_ms) if any(timed.encode_ms) else (),
         stages=stages,
         memory=MemoryUse(peak_rss_bytes=peak_rss_bytes(), rss_start_bytes=rss_start, rss_end_bytes=current_rss_bytes()),
         threads=thread_counts(),

@@ -7,8 +7,10 @@ This package knows nothing of specs, plans or runners (they import it, never the
 
 from __future__ import annotations
 
+import contextlib
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -93,6 +95,13 @@ class Stage(ABC):
     per query; they are built when the run is first read (by the evaluation for a one-stage
     system, by the next stage, inside that stage's clock, in a pipeline).
 
+    Parts of a call: a `search` times the steps of its work apart with `with self.part(name):`
+    (seconds accumulate per name; the pipeline clears them before each call and keeps them per
+    query). `encode` is the step that turns the query into the index's representation (a
+    vector, sparse weights, terms): the report's and the gate's search-only scope leave it out,
+    so that an approximate index's search shows its own cost. Other names (`search`,
+    `tokenise`, `model`, ...) are shown as they are; time outside every part is the harness's.
+
     Cached online work: a `search` that serves results from a cache (e.g. stored pair scores)
     instead of computing them sets `self.replayed_s` to the seconds that work took when it was
     computed (the pipeline resets it to 0 before each call). The pipeline adds it to the
@@ -113,13 +122,33 @@ class Stage(ABC):
     """Seconds of cached work the last `search` call served (see above)."""
     progress: bool
     """Whether this stage may draw progress bars now."""
+    parts: dict[str, list[float]]
+    """Seconds of the last `search` call by step: name -> [wall, CPU of the process] (see above)."""
 
     def __init__(self, params: StageParams, ctx: StageContext) -> None:
         self.params = params
         self.ctx = ctx
         self.costs = {}
         self.replayed_s = 0.0
+        self.parts = {}
         self.progress = ctx.progress
+
+    @contextlib.contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        """Time the block as step `name` of the current `search` call (wall and CPU seconds)."""
+        c0, t0 = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            got = self.parts.setdefault(name, [0.0, 0.0])
+            got[0] += time.perf_counter() - t0
+            got[1] += time.process_time() - c0
+
+    def add_part(self, name: str, seconds: float) -> None:
+        """Seconds of step `name` replayed from a cache (counted on both clocks, as replayed_s)."""
+        got = self.parts.setdefault(name, [0.0, 0.0])
+        got[0] += seconds
+        got[1] += seconds
 
     def set_progress(self, on: bool) -> None:
         """Allow or forbid progress bars (a bar per single-query call floods the terminal)."""

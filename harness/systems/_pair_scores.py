@@ -2,7 +2,7 @@
 
 SQLite checks its own structure (quick_check), not the values it holds: a flipped bit in a
 stored score would change a ranking silently. So each row carries a checksum over the store's
-scope (the file's name: the model setting's key), the pair key, the score and the seconds; a row
+scope (the file's name: the model setting's key), the pair key, the score and the seconds (all and tokenising); a row
 that fails it is discarded (one warning per store, the rest counted in `discarded`) and its pair
 is scored again. A file that is not a SQLite database (empty, truncated, garbage), fails
 quick_check or has another table layout is discarded with a warning and rebuilt. Opening and
@@ -28,7 +28,9 @@ from harness.errors import CacheError, HarnessError
 from harness.fsutil import Destination, write_error
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-COLUMNS = ("pair", "score", "seconds", "checksum")
+COLUMNS = ("pair", "score", "seconds", "tokenise_seconds", "checksum")
+PairScore = tuple[float, float, float]
+"""(score, seconds the pair took when it was scored, of which tokenising)."""
 PAIR_STORE = Destination(
     "the pair-score cache",
     "set HARNESS_CACHE_DIR to a writable folder, or set cache: false on the rerank stage",
@@ -42,9 +44,9 @@ class _Unsound(Exception):
     """The file opens as a database but is not a sound store (the message says why)."""
 
 
-def row_checksum(scope: str, pair: str, score: float, seconds: float) -> str:
+def row_checksum(scope: str, pair: str, score: float, seconds: float, tokenise_seconds: float) -> str:
     """128 bits of sha256 over everything a row says (float.hex: exact, no rounding)."""
-    blob = "\x1f".join((scope, pair, float(score).hex(), float(seconds).hex()))
+    blob = "\x1f".join((scope, pair, *(float(v).hex() for v in (score, seconds, tokenise_seconds))))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
 
@@ -121,11 +123,12 @@ class PairScoreCache:
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
-            # seconds: model time spent on the pair when it was computed (batch time / batch size),
-            # so that a cached re-run can still report what the re-ranking costs.
+            # seconds: time spent on the pair when it was computed (batch time / batch size), of
+            # which tokenise_seconds tokenising, so that a cached re-run still reports what the
+            # re-ranking costs, and in which step.
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS scores (pair TEXT PRIMARY KEY, score REAL NOT NULL, "
-                "seconds REAL NOT NULL, checksum TEXT NOT NULL)"
+                "seconds REAL NOT NULL, tokenise_seconds REAL NOT NULL, checksum TEXT NOT NULL)"
             )
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
             check = self.db.execute("PRAGMA quick_check").fetchone()
@@ -158,25 +161,26 @@ class PairScoreCache:
         self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
 
     def _sound(self, row: tuple[Any, ...]) -> bool:
-        pair, score, seconds, checksum = row
-        if not isinstance(pair, str) or not all(isinstance(v, (int, float)) for v in (score, seconds)):
+        pair, score, seconds, tokenise_seconds, checksum = row
+        if not isinstance(pair, str) or not all(isinstance(v, (int, float)) for v in row[1:4]):
             return False  # a flipped bit in a type byte turns a REAL into another type
-        return bool(checksum == row_checksum(self.scope, pair, score, seconds))
+        return bool(checksum == row_checksum(self.scope, pair, score, seconds, tokenise_seconds))
 
-    def get(self, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
-        """pair key -> (score, seconds) for the keys present with a sound row."""
-        found: dict[str, tuple[float, float]] = {}
+    def get(self, keys: Sequence[str]) -> dict[str, PairScore]:
+        """pair key -> (score, seconds, tokenise seconds) for the keys present with a sound row."""
+        found: dict[str, PairScore] = {}
         bad = 0
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            sql = f"SELECT pair, score, seconds, checksum FROM scores WHERE pair IN ({','.join('?' * len(chunk))})"
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT pair, score, seconds, tokenise_seconds, checksum FROM scores WHERE pair IN ({marks})"
             try:
                 rows = self.db.execute(sql, chunk).fetchall()
             except sqlite3.OperationalError as exc:
                 raise _environment_error(self.path, exc, self.dest) from None
             for row in rows:
                 if self._sound(row):
-                    found[row[0]] = (float(row[1]), float(row[2]))
+                    found[row[0]] = (float(row[1]), float(row[2]), float(row[3]))
                 else:
                     bad += 1
         if bad:
@@ -192,9 +196,11 @@ class PairScoreCache:
             )
         self.discarded += n
 
-    def put(self, scores: dict[str, tuple[float, float]]) -> None:
-        rows = [(k, float(s), float(t), row_checksum(self.scope, k, s, t)) for k, (s, t) in scores.items()]
-        self._write("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?)", rows)
+    def put(self, scores: dict[str, PairScore]) -> None:
+        rows = [
+            (k, float(s), float(t), float(u), row_checksum(self.scope, k, s, t, u)) for k, (s, t, u) in scores.items()
+        ]
+        self._write("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         self.db.close()

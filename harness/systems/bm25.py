@@ -102,10 +102,11 @@ class BM25(Stage):
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         # The stream is what `tokenize` collects; reading it directly skips the (disabled) tqdm
         # bar `tokenize` builds on every call, which costs more than tokenising a query.
-        stream = self.tokenizer.tokenize(
-            [q.text for q in queries], update_vocab=False, return_as="stream", allow_empty=False
-        )
-        tokens = list(stream)
+        with self.part("encode"):
+            stream = self.tokenizer.tokenize(
+                [q.text for q in queries], update_vocab=False, return_as="stream", allow_empty=False
+            )
+            tokens = list(stream)
         # A query with no indexed term (only stopwords, or words no document has) gets an empty
         # ranking, as in Lucene; it is counted in the costs so that the report can say so.
         asked = [qi for qi, query_tokens in enumerate(tokens) if query_tokens]
@@ -117,7 +118,10 @@ class BM25(Stage):
             return Run.deferred(out)
         # n_threads=0: bm25s maps over the queries in this thread; any other value starts a
         # thread pool on every call, which costs more than a query's retrieval.
-        docs, scores = self.retriever.retrieve([tokens[qi] for qi in asked], k=self.k, show_progress=False, n_threads=0)
+        with self.part("search"):
+            docs, scores = self.retriever.retrieve(
+                [tokens[qi] for qi in asked], k=self.k, show_progress=False, n_threads=0
+            )
         for row, qi in enumerate(asked):
             out[queries[qi].query_id] = partial(self._hits, docs[row], scores[row])
         # The arrays are the search's answer; records are built when the run is read.

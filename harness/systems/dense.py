@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, model_validator
@@ -294,13 +295,15 @@ class Dense(Stage):
 
         if not queries:
             return Run({})
-        q = np.ascontiguousarray(self.encoder.encode_queries([x.text for x in queries]), dtype=np.float32)
+        with self.part("encode"):
+            q = np.ascontiguousarray(self.encoder.encode_queries([x.text for x in queries]), dtype=np.float32)
         k = min(self.params.depth, len(self.doc_ids))
         sp = self._search_params()
-        scores, idx = self.index.search(q, k, params=sp) if sp is not None else self.index.search(q, k)
-        out: dict[str, list[ScoredDoc]] = {}
-        for qi, query in enumerate(queries):
-            out[query.query_id] = [
-                ScoredDoc(self.doc_ids[int(i)], float(s)) for i, s in zip(idx[qi], scores[qi], strict=True) if i >= 0
-            ]
-        return Run(out)
+        with self.part("search"):
+            scores, idx = self.index.search(q, k, params=sp) if sp is not None else self.index.search(q, k)
+        # FAISS's arrays are the answer; records are built when the run is read (Run.deferred).
+        return Run.deferred({x.query_id: partial(self._hits, idx[i], scores[i]) for i, x in enumerate(queries)})
+
+    def _hits(self, idx: Any, scores: Any) -> list[ScoredDoc]:
+        keep = idx >= 0  # FAISS pads with -1 when fewer than k documents are reachable
+        return list(map(ScoredDoc, map(self.doc_ids.__getitem__, idx[keep].tolist()), scores[keep].tolist()))

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from harness.models.locate import ResolvedModel
 
 PAIR_KIND = "pair-scores"
-SCORE_SCHEMA = 3  # 3: rows carry a checksum
+SCORE_SCHEMA = 4  # 3: rows carry a checksum; 4: and the seconds spent tokenising
 
 
 class RerankParams(StageParams):
@@ -182,24 +182,33 @@ class Rerank(Stage):
         known = self.store.get(keys) if self.store is not None else {}
         todo = [i for i, k in enumerate(keys) if k not in known]
         if todo:
-            before = self.encoder.tokens
+            before, tokenised = self.encoder.tokens, self.encoder.tokenise_s
             t0 = time.perf_counter()
             fresh = self.encoder.score([pairs[i] for i in todo])
             seconds = time.perf_counter() - t0
+            tokenise_s = min(self.encoder.tokenise_s - tokenised, seconds)
+            self.add_part("tokenise", tokenise_s)
+            self.add_part("model", seconds - tokenise_s)
             self.total.tokens += self.encoder.tokens - before
             self.stats.score_s += seconds
             self.total.score_s += seconds
             self.total.pairs_scored += len(todo)
-            new = {keys[i]: (s, seconds / len(todo)) for i, s in zip(todo, fresh, strict=True)}
+            n = len(todo)
+            new = {keys[i]: (s, seconds / n, tokenise_s / n) for i, s in zip(todo, fresh, strict=True)}
             if self.store is not None:
                 self.store.put(new)
             known = {**known, **new}
         self.stats.pairs_scored += len(todo)
         self.stats.pairs_cached += len(keys) - len(todo)
         self.stats.model_s += sum(known[k][1] for k in keys)
-        # Cached pairs are not free: report the model time they took when they were scored.
+        # Cached pairs are not free: report the time they took, step by step, when they were scored.
         fresh_keys = {keys[i] for i in todo}
-        self.replayed_s += sum(known[k][1] for k in keys if k not in fresh_keys)
+        cached = [known[k] for k in keys if k not in fresh_keys]
+        if cached:
+            replayed, replayed_tokenise = sum(c[1] for c in cached), sum(c[2] for c in cached)
+            self.replayed_s += replayed
+            self.add_part("tokenise", replayed_tokenise)
+            self.add_part("model", replayed - replayed_tokenise)
         return [known[k][0] for k in keys]
 
     def _throughput(self) -> dict[str, object]:

@@ -163,7 +163,8 @@ class Splade(Stage):
 
         if not queries:
             return Run({})
-        q = self.encoder.encode_queries([x.text for x in queries])
+        with self.part("encode"):
+            q = self.encoder.encode_queries([x.text for x in queries])
         if q.shape[1] != self.postings.shape[0]:
             raise SystemConfigError(
                 f"query vectors have {q.shape[1]} dimensions, the index {self.postings.shape[0]}",
@@ -173,8 +174,9 @@ class Splade(Stage):
         out: dict[str, list[ScoredDoc]] = {}
         for start in range(0, len(queries), QUERY_BLOCK):
             block = queries[start : start + QUERY_BLOCK]
-            scores = np.asarray((q[start : start + len(block)] @ self.postings).todense(), dtype=np.float32)
-            idx, vals = top_k_rows(scores, k)
+            with self.part("search"):
+                scores = np.asarray((q[start : start + len(block)] @ self.postings).todense(), dtype=np.float32)
+                idx, vals = top_k_rows(scores, k)
             for qi, query in enumerate(block):
                 # A document that shares no term with the query scores 0: it is not retrieved.
                 out[query.query_id] = [

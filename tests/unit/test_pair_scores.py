@@ -18,7 +18,7 @@ import pytest
 from harness.errors import CacheError
 from harness.systems._pair_scores import PairScoreCache, row_checksum
 
-SCORES = {"a" * 64: (1.5, 0.01), "b" * 64: (-2.25, 0.02), "c" * 64: (7.125, 0.03)}
+SCORES = {"a" * 64: (1.5, 0.01, 0.001), "b" * 64: (-2.25, 0.02, 0.002), "c" * 64: (7.125, 0.03, 0.003)}
 
 
 def _store(tmp_path: Path, name: str = "ab" * 32) -> tuple[Path, PairScoreCache]:
@@ -198,7 +198,7 @@ def test_a_full_disk_is_one_cache_error_and_stores_nothing(tmp_path: Path) -> No
     path, store = _store(tmp_path)
     store.db = _FullDisk(store.db)  # type: ignore[assignment]
     with pytest.raises(CacheError) as info:
-        store.put({"d" * 64: (1.0, 0.1)})
+        store.put({"d" * 64: (1.0, 0.1, 0.01)})
     text = str(info.value)
     assert "\n" not in text
     assert text.startswith(f"{path}: cannot write the pair-score cache: no space left on the device")
@@ -220,6 +220,7 @@ def test_an_unwritable_folder_is_one_cache_error(tmp_path: Path, monkeypatch: py
 
 
 def test_checksum_is_exact() -> None:
-    assert row_checksum("s", "p", 0.1, 0.2) == row_checksum("s", "p", 0.1, 0.2)
-    assert row_checksum("s", "p", 0.1, 0.2) != row_checksum("s", "p", math.nextafter(0.1, 1.0), 0.2)
-    assert row_checksum("s", "p", 0.0, 0.2) != row_checksum("s", "p", -0.0, 0.2)
+    assert row_checksum("s", "p", 0.1, 0.2, 0.3) == row_checksum("s", "p", 0.1, 0.2, 0.3)
+    assert row_checksum("s", "p", 0.1, 0.2, 0.3) != row_checksum("s", "p", math.nextafter(0.1, 1.0), 0.2, 0.3)
+    assert row_checksum("s", "p", 0.0, 0.2, 0.3) != row_checksum("s", "p", -0.0, 0.2, 0.3)
+    assert row_checksum("s", "p", 0.1, 0.2, 0.3) != row_checksum("s", "p", 0.1, 0.2, 0.4)

@@ -48,7 +48,9 @@ class LatencyConfig(Section):
     repeats: int = Field(default=1, ge=1, le=100, description="per-query passes; every sample is kept")
     max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
     retimes: int = Field(default=2, ge=0, le=10, description="extra per-query passes when a pass is noisy")
-    max_spread: float = Field(default=3.0, gt=1.0, description="a pass whose p99 / p50 exceeds this is noisy")
+    max_tail_drift: float = Field(
+        default=2.0, gt=1.0, description="a pass whose slowest queries, timed again, run this many times faster is noisy"
+    )
     max_others_cpu: float = Field(
         default=0.5, ge=0.0, description="a pass beside other processes using more CPU cores than this is noisy"
     )

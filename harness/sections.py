@@ -21,6 +21,7 @@ LatencyStatistic = Literal["mean", "p50", "p90", "p95", "p99", "max"]
 LatencyScope = Literal["end-to-end", "search-only"]
 """What a per-query latency covers: everything the pipeline did (default), or without query
 encoding (every stage's `encode` step), so that an approximate index's search shows its own cost."""
+SCOPES: tuple[LatencyScope, ...] = ("end-to-end", "search-only")
 ALL_TESTS: tuple[TestName, ...] = ("t", "wilcoxon", "randomisation")
 STATISTICS: tuple[LatencyStatistic, ...] = ("mean", "p50", "p90", "p95", "p99", "max")
 """Latency statistics, in the order tables show them."""
@@ -49,7 +50,9 @@ class LatencyConfig(Section):
     max_queries: int | None = Field(default=None, gt=0, description="time at most this many queries alone")
     retimes: int = Field(default=2, ge=0, le=10, description="extra per-query passes when a pass is noisy")
     max_tail_drift: float = Field(
-        default=2.0, gt=1.0, description="a pass whose slowest queries, timed again, run this many times faster is noisy"
+        default=2.0,
+        gt=1.0,
+        description="a pass whose slowest queries, timed again, run this many times faster is noisy",
     )
     max_others_cpu: float = Field(
         default=0.5, ge=0.0, description="a pass beside other processes using more CPU cores than this is noisy"
@@ -117,6 +120,8 @@ class LatencyRule(Section):
     percentiles: list[GatedPercentile] = Field(default_factory=lambda: list(_GATED[:1]))
     clock: Literal["wall", "cpu"] = "cpu"
     min_delta_ms: float = Field(default=1.0, ge=0.0)
+    scope: LatencyScope = "end-to-end"
+    """`search-only` gates the ratios without query encoding (the snapshot stores both)."""
 
 
 class GateRules(Section):
@@ -156,6 +161,9 @@ class ReportConfig(Section):
     """Measure on the y axis of the trade-off plots and of win/loss (default nDCG@10)."""
     latency: LatencyStatistic = "p50"
     """Latency statistic on the x axis."""
+    scope: LatencyScope = "end-to-end"
+    """What that latency covers: `search-only` leaves query encoding out, so that the sweeps of
+    approximate indexes sharing one encoder show their own curves."""
     baseline: str | None = None
     """System the per-query win/loss and significance markers compare against (default: the
     compare section's baseline, else the first system)."""

@@ -95,6 +95,29 @@ class PartTiming(Record):
     """Per-query wall times of the step, aligned with `Timing.query_ids`."""
 
 
+class TimingNoise(Record):
+    """How busy the machine was while the cell's per-query latency was timed, and what the
+    pipeline did about it (harness.runner.per_query, harness.noise)."""
+
+    passes: int = Field(ge=1)
+    """Per-query passes run: 1, plus one per noisy pass re-timed (at most `latency.retimes`)."""
+    kept: int = Field(ge=1)
+    """Which pass (1-based) the samples come from: the first clean one, else the lowest p90."""
+    noisy: bool
+    """True when even the kept pass was noisy: its latency measured the machine, not only the system."""
+    reason: str = ""
+    """Why the kept pass is noisy ('' when it is not)."""
+    others_cpu: float | None = None
+    """Cores other processes kept busy on average during the kept pass (None where unknown)."""
+    steal: float | None = None
+    """Share of CPU time the hypervisor gave other guests during the kept pass."""
+    loadavg: float | None = None
+    tail_drift: float | None = None
+    """How many times faster the kept pass's slowest queries ran when timed once more."""
+    pass_reasons: tuple[str, ...] = ()
+    """Per pass, why it was noisy ('' for a clean one)."""
+
+
 class StageTiming(Record):
     """One stage of a pipeline."""
 
@@ -143,6 +166,8 @@ class Timing(Record):
     threads: dict[str, Any] = Field(default_factory=dict)
     environment_id: str | None = None
     """Key of the result set's `environment` entry this cell was measured on."""
+    noise: TimingNoise | None = None
+    """The machine's load during the per-query pass (None when nothing was timed per query)."""
 
     def samples(self, clock: str = "wall", scope: LatencyScope = "end-to-end") -> tuple[float, ...]:
         """Per-query samples of `clock`; in the search-only scope, without query encoding."""

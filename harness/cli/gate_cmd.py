@@ -95,6 +95,7 @@ def _cli_rules(
     exact: list[str],
     latency_growth: float | None,
     latency_clock: str | None,
+    latency_scope: str | None = None,
 ) -> dict[str, Any]:
     """The gate rules given on the command line, as a `gate:` mapping (they win over the spec's)."""
     from harness.cli.shared_opts import given
@@ -106,7 +107,7 @@ def _cli_rules(
         correction=correction,
         exact=list(exact),
     )
-    latency = given(max_growth=latency_growth, clock=latency_clock)
+    latency = given(max_growth=latency_growth, clock=latency_clock, scope=latency_scope)
     if latency:
         cli["latency"] = latency
     return cli
@@ -157,6 +158,10 @@ def gate_cmd(
         Optional[str],  # noqa: UP045
         typer.Option("--latency-clock", help="cpu (default) or wall: which per-query times the ratios use"),
     ] = None,
+    latency_scope: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--latency-scope", help="end-to-end (default) or search-only: without query encoding"),
+    ] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="write JUnit XML here")] = None,  # noqa: UP045
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="write a Markdown summary here")] = None,  # noqa: UP045
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write every check as JSON here")] = None,  # noqa: UP045
@@ -173,7 +178,7 @@ def gate_cmd(
     results = ResultSet.load(results_dir)
     stored = results.settings.gate.model_dump(mode="json", exclude_defaults=True)
     spec_rules = _spec_gate(spec) if spec is not None else {}
-    cli = _cli_rules(max_drop, margin, alpha, correction, exact, latency_growth, latency_clock)
+    cli = _cli_rules(max_drop, margin, alpha, correction, exact, latency_growth, latency_clock, latency_scope)
     if "latency" in cli:  # command-line latency options refine the stored/spec latency rule
         cli["latency"] = {**stored.get("latency", {}), **spec_rules.get("latency", {}), **cli["latency"]}
     rules = merge_rules(stored, spec_rules, cli)

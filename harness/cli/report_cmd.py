@@ -42,6 +42,14 @@ def report(
         Optional[str],  # noqa: UP045
         typer.Option("--baseline", help="system for per-query win/loss (default: spec compare.baseline, else first)"),
     ] = None,
+    scope: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--scope",
+            help="what the latencies cover: end-to-end, or search-only (without query encoding; "
+            "default: the spec's report.scope, else end-to-end)",
+        ),
+    ] = None,
 ) -> None:
     """Write the report (HTML, PNG and SVG plots, Markdown) from results.json alone."""
     from harness.report import report_options, write_report
@@ -53,7 +61,7 @@ def report(
     files = write_report(
         results,
         html_path,
-        report_options(results, measure=measure, latency_stat=latency, baseline=baseline),
+        report_options(results, measure=measure, latency_stat=latency, baseline=baseline, scope=scope),
         markdown_path=markdown,
         plots_dir=plots,
     )

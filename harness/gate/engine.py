@@ -59,7 +59,7 @@ def run_gate(results: ResultSet, snapshot: Snapshot, rules: GateRules) -> GateRe
         if ds_check.verdict == "FAIL":
             continue  # another dataset's per-query values cannot be compared
         recorded = snapshot.systems.get(ds, {})
-        now = pipeline_percentiles(results, ds, rules.latency.clock)
+        now = pipeline_percentiles(results, ds, rules.latency.clock, rules.latency.scope)
         for system, entry in recorded.items():
             cell = results.cell(ds, system)
             if cell is None:

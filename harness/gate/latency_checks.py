@@ -24,7 +24,15 @@ def _whole_cell(dataset: str, system: str, verdict: Verdict, message: str) -> li
 def _unrecorded(
     dataset: str, system: str, entry: SnapshotCell, rule: LatencyRule, measured: bool, what: str
 ) -> list[Check]:
-    """The snapshot holds no ratios for this clock."""
+    """The snapshot holds no ratios for this clock and scope."""
+    if rule.scope == "search-only" and entry.latency is not None:
+        return _whole_cell(
+            dataset,
+            system,
+            "FAIL",
+            "gate.latency.scope is search-only but the snapshot holds end-to-end ratios only: re-save it "
+            "with `harness snapshot save` from a run of this version, or set scope: end-to-end",
+        )
     if rule.clock == "cpu" and entry.latency is not None:
         return _whole_cell(
             dataset,
@@ -49,6 +57,7 @@ def _percentile_check(
     rule: LatencyRule,
 ) -> Check:
     label = f"cpu {percentile}" if rule.clock == "cpu" else percentile
+    label += " search-only" if rule.scope == "search-only" else ""
     if old_ratio is None or old_ratio <= 0:
         return Check("latency", dataset, system, label, "FAIL", f"snapshot has no {label} ratio to '{reference}'")
     ratio = new[percentile] / new_ref[percentile]
@@ -81,7 +90,7 @@ def latency_checks(
     if reference is None or system == reference:
         return []
     what = "CPU time" if rule.clock == "cpu" else "latency"
-    old = entry.ratios(rule.clock)
+    old = entry.ratios(rule.clock, rule.scope)
     new, new_ref = now.get(system), now.get(reference)
     if old is None:
         return _unrecorded(dataset, system, entry, rule, new is not None, what)

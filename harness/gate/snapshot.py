@@ -15,12 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.errors import GateError
 from harness.fsutil import atomic_write_text
-from harness.latency import default_reference, latency_ratios
+from harness.latency import Clock, default_reference, latency_ratios
 from harness.results import Cell, ResultSet
+from harness.sections import LatencyScope
 
 SNAPSHOT_FORMAT = "harness-snapshot"
 SNAPSHOT_VERSION = 1
@@ -29,9 +30,7 @@ LEGACY_FORMAT = "harness-baseline"
 SAVE_HINT = "create it with `harness snapshot save RESULTS_DIR -o FILE`"
 
 
-def _cell_entry(
-    cell: Cell, measures: list[str], latency: Mapping[str, float] | None, cpu: Mapping[str, float] | None
-) -> dict[str, Any]:
+def _cell_entry(cell: Cell, measures: list[str], ratios: Mapping[str, Mapping[str, float] | None]) -> dict[str, Any]:
     return {
         "run_file": cell.run_file,
         "run_sha256": cell.run_sha256,
@@ -41,9 +40,17 @@ def _cell_entry(
             for m in measures
             if m in cell.aggregate and m in cell.per_query
         },
-        "latency": dict(latency) if latency is not None else None,
-        "cpu_latency": dict(cpu) if cpu is not None else None,
+        **{key: dict(v) if v is not None else None for key, v in ratios.items()},
     }
+
+
+_RATIO_KEYS: dict[tuple[Clock, LatencyScope], str] = {
+    ("wall", "end-to-end"): "latency",
+    ("cpu", "end-to-end"): "cpu_latency",
+    ("wall", "search-only"): "search_latency",
+    ("cpu", "search-only"): "search_cpu_latency",
+}
+"""Snapshot key of each clock x scope's ratios (the search-only ones leave query encoding out)."""
 
 
 def build_snapshot(results: ResultSet, reference: str | None = None) -> dict[str, Any]:
@@ -63,10 +70,12 @@ def build_snapshot(results: ResultSet, reference: str | None = None) -> dict[str
             "queries": summary.get("queries"),
             "subset": summary.get("subset"),
         }
-        ratios = latency_ratios(results, name, ref) if ref is not None else {}
-        cpu = latency_ratios(results, name, ref, "cpu") if ref is not None else {}
+        ratios = {
+            key: latency_ratios(results, name, ref, clock, scope) if ref is not None else {}
+            for (clock, scope), key in _RATIO_KEYS.items()
+        }
         systems[name] = {
-            c.system: _cell_entry(c, list(results.measures), ratios.get(c.system), cpu.get(c.system))
+            c.system: _cell_entry(c, list(results.measures), {k: r.get(c.system) for k, r in ratios.items()})
             for c in results.cells
             if c.dataset == name
         }
@@ -109,9 +118,13 @@ class SnapshotCell:
     """Wall-clock p50/p95 and their `*_ratio` to the reference system; None if not recorded."""
     cpu_latency: Mapping[str, float] | None
     """The same in CPU time; None in snapshots saved before CPU times were recorded."""
+    search_latency: Mapping[str, float] | None = None
+    """Wall-clock ratios without query encoding (scope search-only); None in older snapshots."""
+    search_cpu_latency: Mapping[str, float] | None = None
 
-    def ratios(self, clock: Literal["wall", "cpu"]) -> Mapping[str, float] | None:
-        return self.cpu_latency if clock == "cpu" else self.latency
+    def ratios(self, clock: Clock, scope: LatencyScope = "end-to-end") -> Mapping[str, float] | None:
+        value: Mapping[str, float] | None = getattr(self, _RATIO_KEYS[(clock, scope)])
+        return value
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,8 @@ def _cell(path: Path, where: str, entry: object) -> SnapshotCell:
         measures={m: v for m, v in measures.items() if v is not None},
         latency=_latency(entry.get("latency")),
         cpu_latency=_latency(entry.get("cpu_latency")),
+        search_latency=_latency(entry.get("search_latency")),
+        search_cpu_latency=_latency(entry.get("search_cpu_latency")),
     )
 
 

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.latency import end_to_end
-from harness.report.options import ReportOptions, resolve_latency_stat, resolve_measure
+from harness.report.options import ReportOptions, resolve_latency_stat, resolve_measure, resolve_scope
 from harness.report.rows import cost_rows, latency_row, significance_rows, winloss_rows
 from harness.report.tradeoff import tradeoff_points
 from harness.report.view import DatasetView, ReportView
 from harness.results import Cell, ResultSet
+from harness.sections import LatencyScope
 
 
 def _comparisons_against(results: ResultSet, baseline: str | None) -> ResultSet:
@@ -47,9 +48,10 @@ def _dataset_view(
     *,
     measure: str,
     stat: str,
+    scope: LatencyScope,
     baseline: str | None,
 ) -> DatasetView:
-    e2e = end_to_end(results, cells)
+    e2e = end_to_end(results, cells, scope)
     points, curves, unplotted = tradeoff_points(results, cells, measure, stat, e2e)
     significance, markers = significance_rows(results, name)
     return DatasetView(
@@ -98,6 +100,7 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
     """The report's view of `results`; raises EvalError / SystemConfigError for bad options."""
     measure = resolve_measure(results, options.measure)
     stat = resolve_latency_stat(options.latency_stat)
+    scope = resolve_scope(options.scope)
     baseline = results.baseline_system(options.baseline)
     results = _comparisons_against(results, baseline)
     by_dataset: dict[str, list[Cell]] = {}
@@ -108,12 +111,15 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
     for name, cells in by_dataset.items():
         best, winners = _best(results.measures, cells)
         summary += [{"dataset": name, "measure": m, "systems": winners[m], "value": v} for m, v in best.items()]
-        datasets.append(_dataset_view(results, name, cells, best, measure=measure, stat=stat, baseline=baseline))
+        datasets.append(
+            _dataset_view(results, name, cells, best, measure=measure, stat=stat, scope=scope, baseline=baseline)
+        )
     return ReportView(
         experiment=results.experiment,
         measures=list(results.measures),
         measure=measure,
         stat=stat,
+        scope=scope,
         datasets=datasets,
         summary=summary,
         manifest=_manifest_rows(results),

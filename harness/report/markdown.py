@@ -46,13 +46,14 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
                 v = fmt_measure(c.aggregate.get(m))
                 v = f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v
                 values.append(v + (" " + ds.markers[(c.system, m)] if (c.system, m) in ds.markers else ""))
-            name = md_text(c.system) + (" (resumed)" if c.resumed else "")
+            name = md_text(c.system) + (" (resumed)" if c.resumed else "") + (" (noisy timing)" if lat["noisy"] else "")
             rows.append([name, *values, fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"])])
         out += _table(header, rows)
         front = sorted((p for p in ds.points if p.on_front), key=lambda p: p.x or 0.0)
         if front:
             chain = " → ".join(f"{md_text(p.system)} ({fmt_ms(p.x)} ms, {fmt_measure(p.y)})" for p in front)
-            out += ["", f"Pareto frontier ({md_text(view.measure)} vs {view.stat} latency): {chain}"]
+            scope = " search-only" if view.scope == "search-only" else ""
+            out += ["", f"Pareto frontier ({md_text(view.measure)} vs {view.stat}{scope} latency): {chain}"]
         if ds.winloss:
             wl = "; ".join(f"{md_text(r.system)} {r.wins}/{r.ties}/{r.losses}" for r in ds.winloss)
             out += ["", f"Wins/ties/losses on {md_text(view.measure)} against {md_text(ds.baseline)}: {wl}"]

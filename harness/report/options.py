@@ -8,7 +8,7 @@ from typing import Any
 from harness.errors import EvalError
 from harness.names import did_you_mean
 from harness.results import ResultSet
-from harness.sections import STATISTICS
+from harness.sections import SCOPES, STATISTICS, LatencyScope
 
 
 @dataclass(frozen=True)
@@ -20,12 +20,19 @@ class ReportOptions:
     baseline: str | None = None
     """System the per-query win/loss compares against (default: the spec's compare.baseline,
     else the first system)."""
+    scope: str = "end-to-end"
+    """What the latencies cover: end-to-end, or search-only (without query encoding)."""
 
 
 def report_options(results: ResultSet, **overrides: str | None) -> ReportOptions:
     """Options from the experiment's typed `report:` settings, then overrides (command line)."""
     cfg = results.settings.report
-    values: dict[str, Any] = {"measure": cfg.measure, "latency_stat": cfg.latency, "baseline": cfg.baseline}
+    values: dict[str, Any] = {
+        "measure": cfg.measure,
+        "latency_stat": cfg.latency,
+        "baseline": cfg.baseline,
+        "scope": cfg.scope,
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ReportOptions(**values)
 
@@ -42,6 +49,13 @@ def resolve_measure(results: ResultSet, wanted: str | None) -> str:
             hint=f"{did_you_mean(wanted, results.measures)}measures: {', '.join(results.measures)}",
         )
     return wanted
+
+
+def resolve_scope(scope: str) -> LatencyScope:
+    for known in SCOPES:
+        if scope == known:
+            return known
+    raise EvalError(f"unknown latency scope '{scope}'", hint=f"use one of {', '.join(SCOPES)}")
 
 
 def resolve_latency_stat(stat: str) -> str:

@@ -80,11 +80,12 @@ def _tradeoff_figure(ds: DatasetView, view: ReportView) -> Figure | None:
             [_x(p) for p in group],
             [p.y for p in group],
             s=28,
-            color=colour[base],
+            # a latency timed on a busy machine is drawn hollow: shown, but not as a fact
+            c=["white" if p.noisy else colour[base] for p in group],
             zorder=3,
             label=None if base in curved else base,
-            edgecolors="white",
-            linewidths=0.5,
+            edgecolors=[colour[base] if p.noisy else "white" for p in group],
+            linewidths=[1.2 if p.noisy else 0.5 for p in group],
         )
     front = sorted((p for p in pts if p.on_front), key=lambda p: (_x(p), -p.y))
     if front:
@@ -110,9 +111,10 @@ def _tradeoff_figure(ds: DatasetView, view: ReportView) -> Figure | None:
         )
     ax.set_xscale("log")
     _plain_log_ticks(ax, [_x(p) for p in pts])
-    ax.set_xlabel(f"latency per query, {view.stat} (ms, log scale)")
+    scope = ", search only" if view.scope == "search-only" else ""
+    ax.set_xlabel(f"latency per query, {view.stat}{scope} (ms, log scale)")
     ax.set_ylabel(view.measure)
-    ax.set_title(f"{ds.name}: {view.measure} vs {view.stat} latency")
+    ax.set_title(f"{ds.name}: {view.measure} vs {view.stat} {'search ' if scope else ''}latency")
     ax.grid(True, which="both", alpha=0.25, linewidth=0.5)
     ax.legend(fontsize=7, loc="best", frameon=False)
     _label(fig, ax, pts)

@@ -10,7 +10,7 @@ from harness.latency import EndToEnd
 from harness.report.view import WinLoss
 from harness.results import Cell, ResultSet
 from harness.sections import STATISTICS
-from harness.timing import LatencyStats
+from harness.timing import LatencyStats, TimingNoise
 
 TIE_EPS = 1e-9
 """Per-query differences at most this large count as ties in win/loss counts."""
@@ -63,8 +63,12 @@ def latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
     t = c.timing
     stats = e2e.stats() if e2e is not None else LatencyStats()
     cpu = e2e.stats("cpu") if e2e is not None else LatencyStats()
-    stages = [(s.type, s.latency.mean, s.latency.p50, s.replayed_ms > 0) for s in (t.stages if t else ())]
+    stages = [
+        (s.type, s.latency.mean, s.latency.p50, s.replayed_ms > 0, [(n, p.latency.p50) for n, p in s.parts.items()])
+        for s in (t.stages if t else ())
+    ]
     threads = t.threads if t else {}
+    noise = t.noise if t else None
     return {
         "system": c.system,
         "mode": t.config.mode if t else "—",
@@ -78,7 +82,22 @@ def latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
         "stages": stages,
         "threads": ", ".join(f"{k}={v}" for k, v in threads.items() if k != "cpu_count" and v is not None),
         "resumed": c.resumed,
+        "noisy": noise.noisy if noise else False,
+        "noise": _noise_text(noise),
     }
+
+
+def _noise_text(noise: TimingNoise | None) -> str:
+    """What the timing pass saw of the rest of the machine, in a few words."""
+    if noise is None:
+        return ""
+    kept = f"pass {noise.kept} of {noise.passes} kept" if noise.passes > 1 else ""
+    if noise.noisy:
+        return noise.reason + (f" ({kept})" if kept else "")
+    said = [f"other processes {noise.others_cpu:.2f} cores"] if noise.others_cpu is not None else []
+    if noise.tail_drift is not None:
+        said.append(f"tail drift {noise.tail_drift:.2f}x")
+    return ", ".join([*said, kept] if kept else said)
 
 
 def _short(v: Any) -> str:

@@ -67,7 +67,8 @@ def _raw_points(
             unplotted.append(c.system)
             x = None
         label = _sweep_label(sweep) if sweep and isinstance(sweep, Mapping) else c.system
-        points.append(Point(c.system, base, label, x, y))
+        noisy = c.timing is not None and c.timing.noise is not None and c.timing.noise.noisy
+        points.append(Point(c.system, base, label, x, y, noisy=noisy))
     return points, unplotted
 
 

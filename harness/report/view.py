@@ -20,6 +20,8 @@ class Point:
     x: float | None
     y: float
     on_front: bool = False
+    noisy: bool = False
+    """Its latency was timed while the machine was busy (Timing.noise): drawn hollow."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class ReportView:
     measures: list[str]
     measure: str
     stat: str
+    scope: str
+    """What the latencies cover: end-to-end or search-only (without query encoding)."""
     datasets: list[DatasetView]
     summary: list[dict[str, Any]]
     manifest: list[tuple[str, str]]

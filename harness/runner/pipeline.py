@@ -9,7 +9,8 @@ Order of work for one cell:
 3. batch: all queries at once through each stage; this pass produces the run, and its time
    gives the throughput (queries/s);
 4. per query: each query alone through the pipeline (as a search service sees it), each stage
-   timed with `time.perf_counter`; every sample is kept.
+   timed with `time.perf_counter`; every sample is kept. The pass is judged for noise and
+   re-timed when the machine was busy (harness.runner.per_query).
 
 A stage that serves a call from a cache reports the seconds that work took when it was
 computed in `Stage.replayed_s`; they are added to the measured time of the call (batch and
@@ -21,9 +22,8 @@ The result's `timing` is a typed `harness.timing.Timing`.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from harness.errors import SystemConfigError
 from harness.plan.order import dependencies
 from harness.plan.variants import SystemVariant
 from harness.records import Query, Run
+from harness.runner.per_query import quiet, time_queries
 from harness.sections import LatencyConfig
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
 from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, PartTiming, StageTiming, Timing
@@ -131,20 +132,6 @@ def _json_costs(costs: Any) -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def _quiet(stages: Sequence[Stage]) -> Iterator[None]:
-    """Stages searching one query at a time draw no progress bars (a bar per query floods the
-    terminal); the batch pass keeps them."""
-    saved = [stage.progress for stage in stages]
-    for stage in stages:
-        stage.set_progress(False)
-    try:
-        yield
-    finally:
-        for stage, on in zip(stages, saved, strict=True):
-            stage.set_progress(on)
-
-
 def _prepare(pipe: _Pipeline, variant: SystemVariant) -> list[_StageClock]:
     """Every stage's offline work, timed, with the resident memory it added."""
     clocks: list[_StageClock] = []
@@ -157,52 +144,6 @@ def _prepare(pipe: _Pipeline, variant: SystemVariant) -> list[_StageClock]:
         delta = (after - before) if before is not None and after is not None else None
         clocks.append(_StageClock(type=stage_cfg.type, prepare_s=prepare_s, rss_delta_bytes=delta))
     return clocks
-
-
-@dataclass
-class _QueryClock:
-    """Per-query samples of the timed pass, aligned with `query_ids`."""
-
-    query_ids: list[str] = field(default_factory=list)
-    wall_ms: list[float] = field(default_factory=list)
-    cpu_ms: list[float] = field(default_factory=list)
-    encode_ms: list[float] = field(default_factory=list)
-    """Query encoding (every stage's `encode` step) within `wall_ms`; `encode_cpu_ms` in `cpu_ms`."""
-    encode_cpu_ms: list[float] = field(default_factory=list)
-    replayed_ms: list[float] = field(default_factory=list)
-    """Per stage: cached work replayed over the whole pass (ms)."""
-
-
-def _per_query(pipe: _Pipeline, queries: Sequence[Query], cfg: LatencyConfig, clocks: list[_StageClock]) -> _QueryClock:
-    """Each query alone through the whole pipeline, as a search service sees it."""
-    out = _QueryClock(replayed_ms=[0.0] * len(pipe.stages))
-    if cfg.mode != "per-query" or not queries:
-        return out
-    timed = queries[: cfg.max_queries] if cfg.max_queries else queries
-    with _quiet(pipe.stages):  # single queries draw no progress bars
-        for _ in range(cfg.repeats):
-            for q in timed:
-                per_stage = [0.0] * len(pipe.stages)
-                replayed = [0.0] * len(pipe.stages)
-                parts: list[dict[str, list[float]]] = [{} for _ in pipe.stages]
-                c0 = time.process_time()
-                t0 = time.perf_counter()
-                pipe.search([q], per_stage, replayed, parts)
-                total = time.perf_counter() - t0 + sum(replayed)
-                # CPU time of the whole process (all its threads): unlike wall time it does not
-                # grow when other jobs share the cores, so a CI gate can compare it across runs.
-                out.cpu_ms.append(_r((time.process_time() - c0 + sum(replayed)) * 1000))
-                for i, r in enumerate(replayed):
-                    out.replayed_ms[i] += r * 1000
-                out.query_ids.append(q.query_id)
-                out.wall_ms.append(_r(total * 1000))
-                for clock, sec, steps in zip(clocks, per_stage, parts, strict=True):
-                    clock.samples_ms.append(_r(sec * 1000))
-                    clock.parts_ms.append({name: _r(v[0] * 1000) for name, v in steps.items()})
-                encode = [steps["encode"] for steps in parts if "encode" in steps]
-                out.encode_ms.append(_r(sum(v[0] for v in encode) * 1000))
-                out.encode_cpu_ms.append(_r(sum(v[1] for v in encode) * 1000))
-    return out
 
 
 def _parts(per_query: list[dict[str, float]]) -> dict[str, PartTiming]:
@@ -241,7 +182,7 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
     clocks = _prepare(pipe, variant)
 
     warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
-    with _quiet(pipe.stages):
+    with quiet(pipe.stages):
         for q in queries[:warmup]:
             pipe.search([q])
 
@@ -253,7 +194,9 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
     for clock, sec in zip(clocks, batch_s, strict=True):
         clock.search_s = sec
 
-    timed = _per_query(pipe, queries, cfg, clocks)
+    timed, noise = time_queries(pipe.stages, pipe.search, queries, cfg)
+    for i, clock in enumerate(clocks):
+        clock.samples_ms, clock.parts_ms = timed.stage_ms[i], timed.parts_ms[i]
     for clock, stage in zip(clocks, pipe.stages, strict=True):  # after search, which may add to them
         clock.costs = _json_costs(stage.costs)
     stages = _stage_timings(clocks, timed.replayed_ms)
@@ -284,5 +227,6 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
         memory=MemoryUse(peak_rss_bytes=peak_rss_bytes(), rss_start_bytes=rss_start, rss_end_bytes=current_rss_bytes()),
         threads=thread_counts(),
         environment_id=str(env["id"]),
+        noise=noise,
     )
     return PipelineOutput(run, timing, env)

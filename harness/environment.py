@@ -7,7 +7,6 @@ Cells refer to it by id instead of each carrying a copy.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -18,6 +17,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from harness.threads import PASSIVE_WAITS
 
 _PACKAGES = (
     "harness",
@@ -129,41 +130,6 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
-PASSIVE_WAITS = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
-"""OpenMP (torch's and FAISS's libgomp; Intel's libiomp) waits for work by sleeping, not spinning.
-Measured: MiniLM query encoding at 2 threads, beside other CPU-bound processes, p50 936 ms with
-the default (spinning) policy and 38 ms with PASSIVE; a spinning thread waiting for a sibling
-that lost its core burns the time the system is being measured in."""
-
-
-def quiet_thread_waits() -> None:
-    """Set PASSIVE_WAITS where the user has not: before any OpenMP library is loaded (the
-    command line does it first thing), since OpenMP reads them once, when it starts."""
-    for var, value in PASSIVE_WAITS.items():
-        os.environ.setdefault(var, value)
-
-
-def thread_counts() -> dict[str, Any]:
-    """Threads the numeric libraries may use, without importing any of them."""
-    out: dict[str, Any] = {"cpu_count": os.cpu_count()}
-    try:
-        out["affinity"] = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        out["affinity"] = None
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS", *PASSIVE_WAITS):
-        if os.environ.get(var):
-            out[var] = os.environ[var]
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(AttributeError, RuntimeError):
-            out["torch"] = int(torch.get_num_threads())
-    faiss = sys.modules.get("faiss")
-    if faiss is not None:
-        with contextlib.suppress(AttributeError, RuntimeError):
-            out["faiss"] = int(faiss.omp_get_max_threads())
-    return out
-
-
 def environment() -> dict[str, Any]:
     """A copy of `_environment()`, computed once per process."""
     return json.loads(json.dumps(_environment()))  # type: ignore[no-any-return]
@@ -186,6 +152,8 @@ def _environment() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": package_versions(),
+        # how idle threads wait (harness.threads): spinning ones inflate latency on a shared machine
+        "thread_waits": {var: os.environ.get(var) for var in PASSIVE_WAITS},
     }
     env["id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
     return env

@@ -64,7 +64,7 @@ def _options(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.environment import quiet_thread_waits
+    from harness.threads import quiet_thread_waits
 
     quiet_thread_waits()
     try:

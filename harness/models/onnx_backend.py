@@ -23,19 +23,15 @@ from typing import Any
 from harness.errors import ModelError
 from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows
 from harness.models.locate import ResolvedModel
+from harness.threads import onnx_session_options
 
 
 def _session(model: ResolvedModel, threads: int | None, graph: bytes | None) -> Any:
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
+    # the cell's thread count and pool threads that sleep instead of spinning (harness.threads)
+    so = onnx_session_options(threads)
     so.log_severity_level = 3
-    # As OpenMP's (harness.environment.PASSIVE_WAITS): idle pool threads sleep instead of
-    # spinning, so a thread that lost its core to another process does not stall its siblings.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     source = graph if graph is not None else str(model.path / "model.onnx")
     try:
         return ort.InferenceSession(source, so, providers=["CPUExecutionProvider"])

@@ -19,15 +19,17 @@ from harness.errors import ModelError
 from harness.models.encoding import EncodeOptions, PrefixedEncoder, gather_rows, run_batches, score_pairs
 from harness.models.locate import ResolvedModel
 from harness.models.throughput import linear_weights
+from harness.threads import applied_threads
 
 
 def _load(cls: Any, model: ResolvedModel, options: EncodeOptions, length_attr: str) -> Any:
     """A sentence-transformers model of class `cls` on CPU, with the options' threads and its
     token limit (attribute `length_attr`) set to the options', else the model's."""
-    if options.threads:
+    threads = options.threads or applied_threads()
+    if threads:  # torch may be imported only now, after the pipeline set the threads
         import torch
 
-        torch.set_num_threads(options.threads)
+        torch.set_num_threads(threads)
     quiet_hf_loading()
     try:
         with warnings.catch_warnings():

@@ -15,6 +15,8 @@ import functools
 import time
 from typing import Any
 
+from harness.threads import applied_threads
+
 SIZE = 1024
 REPEATS = 5
 
@@ -76,7 +78,11 @@ def throughput_costs(
 
 
 def default_threads() -> int | None:
-    """torch's intra-op threads (what a stage without `threads` runs with), None without torch."""
+    """Threads a stage without `threads` runs with: the cell's count (harness.threads), else
+    torch's intra-op threads, None without torch."""
+    applied = applied_threads()
+    if applied is not None:
+        return applied
     try:
         import torch
     except ImportError:

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.environment import current_rss_bytes, environment, peak_rss_bytes, thread_counts
+from harness.environment import current_rss_bytes, environment, peak_rss_bytes
 from harness.errors import SystemConfigError
 from harness.plan.order import dependencies
 from harness.plan.variants import SystemVariant
@@ -35,6 +35,7 @@ from harness.records import Query, Run
 from harness.runner.per_query import quiet, time_queries
 from harness.sections import LatencyConfig
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from harness.threads import thread_counts, use_threads
 from harness.timing import BatchTiming, LatencyStats, MemoryUse, OfflineCost, PartTiming, StageTiming, Timing
 
 
@@ -178,8 +179,12 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
     """Prepare every stage, produce the run in one batch pass, and time it as `cfg` says."""
     queries = list(ctx.dataset.queries.values())
     pipe = _Pipeline(variant, ctx)
+    asked = [n for cfg_ in variant.stages if (n := cfg_.params.thread_count()) is not None]
+    threads = max(asked) if asked else None
+    use_threads(threads)  # every runtime of the cell at one count, before any work
     rss_start = current_rss_bytes()
     clocks = _prepare(pipe, variant)
+    use_threads(threads)  # again: `prepare` may have loaded torch or FAISS only now
 
     warmup = min(cfg.warmup, len(queries)) if cfg.mode != "off" else 0
     with quiet(pipe.stages):

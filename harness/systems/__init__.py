@@ -39,6 +39,12 @@ class StageParams(BaseModel):
     """Keys that are not parameters of this stage but mean something elsewhere, with the hint
     to give instead of "unknown key" (e.g. a rerank stage's `depth` -> use `top`)."""
 
+    def thread_count(self) -> int | None:
+        """Threads the stage asks for (its `threads` parameter); None: all available cores. The
+        pipeline sets every runtime of a cell to the largest count its stages ask for
+        (harness.threads.use_threads)."""
+        return None
+
     def reads(self) -> list[str]:
         """Names of other systems of the spec whose runs this stage reads from ctx.runs (fusion
         inputs, `use`); the runner runs those first and hands their runs over."""

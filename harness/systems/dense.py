@@ -43,6 +43,7 @@ from harness.systems._indexing import (
     doc_text,
     encoding_costs,
 )
+from harness.threads import applied_threads
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
 INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
@@ -73,6 +74,9 @@ class DenseParams(RetrieverParams):
     normalize: bool | None = Field(default=None, description="override the model's L2 normalisation")
     query_prefix: str | None = Field(default=None, description="override the model's query prefix")
     doc_prefix: str | None = Field(default=None, description="override the model's document prefix")
+
+    def thread_count(self) -> int | None:
+        return self.threads
 
     @model_validator(mode="after")
     def _precision_available(self) -> DenseParams:
@@ -216,8 +220,9 @@ class Dense(Stage):
         import numpy as np
 
         p = self.params
-        if p.threads:
-            faiss.omp_set_num_threads(p.threads)
+        threads = p.threads or applied_threads()
+        if threads:  # FAISS may be imported only now, after the pipeline set the threads
+            faiss.omp_set_num_threads(threads)
         docs = corpus_docs(self.ctx.dataset, "dense retrieval")
         self.doc_ids = [d.doc_id for d in docs]
         resolved = self._resolved()

@@ -61,6 +61,9 @@ class RerankParams(StageParams):
     precision: Precision | None = Field(default=None, description=PRECISION_HELP)
     cache: bool = Field(default=True, description="reuse and store pair scores in the artefact cache")
 
+    def thread_count(self) -> int | None:
+        return self.threads
+
     @model_validator(mode="after")
     def _precision_available(self) -> RerankParams:
         check_alias_precision(self.model, self.precision)

@@ -45,6 +45,9 @@ class SpladeParams(RetrieverParams):
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
     fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
 
+    def thread_count(self) -> int | None:
+        return self.threads
+
     @model_validator(mode="after")
     def _precision_available(self) -> SpladeParams:
         check_alias_precision(self.model, self.precision)

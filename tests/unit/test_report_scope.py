@@ -242,6 +242,6 @@ def test_a_search_only_report_renders_in_chromium(tmp_path: Path) -> None:
     assert "scope <code>search-only</code> (query encoding left out)" in dom
     assert "without query encoding (search only)" in dom
     assert '<span class="tag noisy">noisy</span>' in dom
-    assert "dense: 12.33 / 12.09 <span class=\"muted\">(encode 12.00, search 0.068)</span>" in dom
+    assert 'dense: 12.33 / 12.09 <span class="muted">(encode 12.00, search 0.068)</span>' in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000

@@ -1,15 +1,32 @@
-"""Threads of the numeric libraries wait by sleeping, not spinning (harness.environment.PASSIVE_WAITS),
-set by the command line before any OpenMP library loads, unless the user chose otherwise."""
+"""Threads of the numeric libraries wait by sleeping, not spinning (harness.threads.PASSIVE_WAITS),
+set by the command line before any OpenMP library loads, unless the user chose otherwise; and every
+runtime of a cell runs at one thread count (harness.threads.use_threads)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from harness.environment import PASSIVE_WAITS, quiet_thread_waits, thread_counts
+from harness.plan import StageConfig, SystemVariant
+from harness.records import Query, Run, ScoredDoc
+from harness.runner.pipeline import run_pipeline
+from harness.sections import LatencyConfig
+from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from harness.threads import (
+    PASSIVE_WAITS,
+    available_cores,
+    onnx_session_options,
+    quiet_thread_waits,
+    thread_counts,
+    use_threads,
+)
+from tests.support import memory_dataset
 
 PROBE = (
     "import os, sys; from harness.cli import main; main(['--version']); "
@@ -40,3 +57,76 @@ def test_the_wait_policy_is_recorded_with_the_thread_counts(monkeypatch: pytest.
     counts = thread_counts()
     assert counts["OMP_WAIT_POLICY"] == "PASSIVE"
     assert counts["KMP_BLOCKTIME"] == "0"
+
+
+# ------------------------------------------------------------------ one thread count for every runtime
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    yield
+    use_threads(None)
+
+
+def test_use_threads_sets_torch_faiss_and_blas_alike(restore_threads: None) -> None:
+    torch = pytest.importorskip("torch")
+    faiss = pytest.importorskip("faiss")
+    from threadpoolctl import threadpool_info
+
+    assert use_threads(1) == 1
+    assert torch.get_num_threads() == 1
+    assert faiss.omp_get_max_threads() == 1
+    blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas, "numpy's BLAS is visible to threadpoolctl"
+    assert set(blas) == {1}
+    counts = thread_counts()
+    assert (counts["applied"], counts["torch"], counts["faiss"]) == (1, 1, 1)
+    assert use_threads(None) == available_cores()
+    assert torch.get_num_threads() == available_cores()
+
+
+def test_onnx_sessions_take_the_applied_count_and_never_spin(restore_threads: None) -> None:
+    pytest.importorskip("onnxruntime")
+    use_threads(1)
+    so = onnx_session_options(None)
+    assert (so.intra_op_num_threads, so.inter_op_num_threads) == (1, 1)
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert so.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    assert onnx_session_options(3).intra_op_num_threads == 3  # a stage's own `threads` wins
+
+
+class _ThreadsParams(RetrieverParams):
+    threads: int | None = None
+
+    def thread_count(self) -> int | None:
+        return self.threads
+
+
+class _Counts(Stage):
+    """Records the thread count torch runs with while it searches."""
+
+    Params = _ThreadsParams
+    seen: ClassVar[list[int]] = []
+
+    def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
+        import torch
+
+        _Counts.seen.append(int(torch.get_num_threads()))
+        return Run({q.query_id: [ScoredDoc("d1", 1.0)] for q in queries})
+
+
+def test_the_pipeline_runs_a_cell_at_the_largest_count_its_stages_ask_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_threads: None
+) -> None:
+    pytest.importorskip("torch")
+    STAGES.names()
+    monkeypatch.setitem(STAGES._items, "test-counts", _Counts)
+    _Counts.seen = []
+    stages = (StageConfig("test-counts", _ThreadsParams(threads=1)),)
+    ctx = StageContext(
+        base_dir=tmp_path, data_root=tmp_path, dataset=memory_dataset({"d1": "x"}, {"q1": "y"}), progress=False
+    )
+    timing = run_pipeline(SystemVariant("t", "t", stages), ctx, LatencyConfig(warmup=1, retimes=0)).timing
+    assert set(_Counts.seen) == {1}  # warm-up, batch and per-query passes alike
+    assert timing.threads["applied"] == 1
+    assert timing.threads["torch"] == 1

@@ -14,13 +14,14 @@ import yaml
 from pydantic import ValidationError
 
 from harness.data.dataset import Dataset
-from harness.environment import environment, thread_counts
+from harness.environment import environment
 from harness.errors import SpecError
 from harness.plan import StageConfig, SystemVariant, load_plan
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.runner.pipeline import run_pipeline
 from harness.sections import LatencyConfig
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
+from harness.threads import thread_counts
 from harness.timing import latency_stats
 
 # ------------------------------------------------------------------ statistics

@@ -4,7 +4,7 @@ Four stages on BEIR SciFact (test queries, the first `--queries`), each side tim
 `time.perf_counter`, p50 over every call of every round:
 
 1. dense_encode: the dense stage's `encode` step (`Stage.part`) for one query vs
-   `SentenceTransformer(<the same model folder>).encode([q])`, both fp32, torch's thread count;
+   `SentenceTransformer(<the same model folder>).encode([q])`, both fp32;
 2. faiss_search: the dense stage's `search` step vs `index.search(vec[None], k)` on an IndexFlatIP
    over the same SciFact embeddings (k = the stage's depth, 1000);
 3. bm25: the bm25 stage's whole `search([q])` vs bm25s's `tokenize` + `BM25.retrieve` of that one
@@ -14,14 +14,19 @@ Four stages on BEIR SciFact (test queries, the first `--queries`), each side tim
    `encode_batch` of the 100 pairs and one `session.run` per pair (the stage's batch size, 1).
 
 Stages are built as the runner builds them (`load_plan` of a small spec, `STAGES.get(type)`,
-`prepare`). Document embeddings come from the artefact cache (HARNESS_CACHE_DIR, default
-~/.cache/harness) and are computed once when absent (minutes on 2 cores; `--docs N` indexes
-only the first N documents). Each side gets warm-up calls; within a round the two sides
-alternate query by query, the side going first flipping every query and round, so drift from
-other jobs falls on both alike. Whole-call and step-by-step p50s are reported for both sides.
-Target: harness / direct <= 1.2 for every stage. Prints one JSON line; exit code 1 otherwise.
+`prepare`). The two sides run in separate processes, because how threads wait is fixed when a
+process starts OpenMP: the harness side as `harness run` runs (its thread waits,
+`quiet_thread_waits`, and one thread count for torch, FAISS, BLAS and onnxruntime,
+`use_threads`: all cores unless `--threads`), the direct side with the libraries' own defaults,
+as a user calling them would. Document embeddings come from the artefact cache
+(HARNESS_CACHE_DIR, default ~/.cache/harness) and are computed once when absent (minutes on
+2 cores; `--docs N` indexes only the first N documents). Each process gets warm-up calls; the
+sides alternate process by process over `--rounds` rounds (the side going first flipping every
+round), so drift from other jobs falls on both alike, and every call of every round is pooled.
+Whole-call and step p50s are reported for both sides. Target: harness / direct <= 1.2 for
+every stage. Prints one JSON line; exit code 1 when a ratio exceeds it.
 
-    python benchmarks/latency_sanity.py [--queries 50] [--rounds 3] [--rerank-queries 10] [--docs N]
+    python benchmarks/latency_sanity.py [--queries 50] [--rounds 3] [--rerank-queries 3] [--docs N]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +55,7 @@ datasets: [beir/scifact/test]
 measures: [nDCG@10]
 latency: {mode: off}
 systems:
-  bm25: {type: bm25, depth: 1000THREADS_OFF}
+  bm25: {type: bm25, depth: 1000}
   dense: {type: dense, model: all-MiniLM-L6-v2, index: flat, precision: fp32, depth: 1000THREADS}
   ce:
     - {type: bm25, depth: 100}
@@ -57,15 +63,17 @@ systems:
 """
 
 
-def build_stages(data_root: Path, docs: int | None, threads: int | None) -> dict[str, Any]:
-    """bm25, dense and rerank stages, prepared, from a temporary spec (as the runner does)."""
+def build_stages(data_root: Path, docs: int | None, threads: int | None, managed: bool) -> dict[str, Any]:
+    """bm25, dense and rerank stages, prepared, from a temporary spec (as the runner does; with
+    `managed`, at the thread count the runner would apply)."""
     from dataclasses import replace
 
     from harness.data.resolve import load_dataset
     from harness.plan import load_plan
     from harness.systems import STAGES, StageContext
+    from harness.threads import use_threads
 
-    text = SPEC.replace("THREADS_OFF", "").replace("THREADS", f", threads: {threads}" if threads else "")
+    text = SPEC.replace("THREADS", f", threads: {threads}" if threads else "")
     with tempfile.TemporaryDirectory(prefix="latency-sanity-") as tmp:
         spec = Path(tmp) / "spec.yaml"
         spec.write_text(text, encoding="utf-8")
@@ -78,10 +86,14 @@ def build_stages(data_root: Path, docs: int | None, threads: int | None) -> dict
     configs = {v.name: v.stages for v in plan.systems}
     stages = {"bm25": configs["bm25"][0], "dense": configs["dense"][0], "rerank": configs["ce"][1]}
     out: dict[str, Any] = {"dataset": dataset}
+    if managed:  # as run_pipeline: every runtime at one count, before prepare and after
+        use_threads(threads)
     for name, cfg in stages.items():
         stage = STAGES.get(cfg.type)(cfg.params, ctx)
         stage.prepare()
         out[name] = stage
+    if managed:
+        use_threads(threads)
     return out
 
 
@@ -145,9 +157,8 @@ def rerank_direct(stage: Any, pairs: Sequence[list[tuple[str, str]]]) -> Side:
     from tokenizers import Tokenizer
 
     folder = stage.encoder.model.path
-    options = ort.SessionOptions()
-    if stage.params.threads:
-        options.intra_op_num_threads = stage.params.threads
+    options = ort.SessionOptions()  # onnxruntime's defaults (all physical cores, its own spinning)
+    options.intra_op_num_threads = stage.params.threads or 0
     session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
     names = {i.name for i in session.get_inputs()}
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -167,17 +178,11 @@ def rerank_direct(stage: Any, pairs: Sequence[list[tuple[str, str]]]) -> Side:
     return call
 
 
-def compare(harness: Side, direct: Side, n: int, rounds: int) -> dict[str, dict[str, float]]:
-    """p50 ms per step of each side over `rounds` passes of n queries, the sides alternating."""
-    for i in range(min(WARMUP, n)):
-        harness(i), direct(i)
-    got: dict[str, list[Steps]] = {"harness": [], "direct": []}
-    for r in range(rounds):
-        for i in range(n):
-            order = [("harness", harness), ("direct", direct)]
-            for side, fn in order if (i + r) % 2 == 0 else order[::-1]:
-                got[side].append(fn(i))
-    return {side: p50_ms(samples) for side, samples in got.items()}
+def time_calls(fn: Side, n: int, warmup: int = WARMUP) -> list[Steps]:
+    """Every call of queries 0..n-1 through `fn`, after `warmup` untimed ones."""
+    for i in range(min(warmup, n)):
+        fn(i)
+    return [fn(i) for i in range(n)]
 
 
 def p50_ms(samples: list[Steps]) -> dict[str, float]:
@@ -185,11 +190,16 @@ def p50_ms(samples: list[Steps]) -> dict[str, float]:
     return {name: round(statistics.median(s.get(name, 0.0) for s in samples) * 1000, 4) for name in names}
 
 
-def verdict(timed: dict[str, dict[str, float]], step: str) -> dict[str, Any]:
-    """Both sides' p50s and harness/direct on `step`, with every step's ratio for the detail."""
+def steps(timed: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Both sides' p50 ms of every step, and harness/direct per step they share."""
     h, d = timed["harness"], timed["direct"]
-    steps = {name: round(h[name] / d[name], 3) for name in h if name in d and d[name] > 0}
-    return {"compared": step, "ratio": steps.get(step, float("inf")), "harness_ms": h, "direct_ms": d, "ratios": steps}
+    ratios = {name: round(h[name] / d[name], 3) for name in h if name in d and d[name] > 0}
+    return {"harness_ms": h, "direct_ms": d, "ratios": ratios}
+
+
+def verdict(timed: dict[str, dict[str, float]], step: str) -> dict[str, Any]:
+    h, d = timed["harness"][step], timed["direct"][step]
+    return {"step": step, "harness_ms": h, "direct_ms": d, "ratio": round(h / d, 3) if d > 0 else float("inf")}
 
 
 def rerank_inputs(bm25: Any, dataset: Any, queries: Sequence[Any], top: int) -> tuple[list[Any], list[Any]]:
@@ -204,56 +214,94 @@ def rerank_inputs(bm25: Any, dataset: Any, queries: Sequence[Any], top: int) -> 
     return runs, pairs
 
 
-def thread_settings(threads: int | None) -> dict[str, Any]:
-    import faiss
-    import torch
+def run_side(args: argparse.Namespace, side: str) -> dict[str, Any]:
+    """One process's calls: the harness stages, or the same library calls made directly."""
+    harness = side == "harness"
+    if harness:
+        from harness.threads import quiet_thread_waits
 
-    return {
-        "torch": torch.get_num_threads(),
-        "faiss_omp": faiss.omp_get_max_threads(),
-        "onnxruntime_intra_op": threads or "onnxruntime default (both sides)",
-    }
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--queries", type=int, default=50, help="first N SciFact test queries")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating harness / direct rounds")
-    ap.add_argument("--rerank-queries", type=int, default=10, help="queries re-ranked (100 pairs each)")
-    ap.add_argument("--docs", type=int, default=None, help="index only the first N documents")
-    ap.add_argument("--threads", type=int, default=None, help="threads for dense and rerank (default: libraries')")
-    args = ap.parse_args()
+        quiet_thread_waits()  # as `harness run` does first thing, before any OpenMP library loads
     data_root = Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data")
-    t_start = time.perf_counter()
-    st = build_stages(data_root, args.docs, args.threads)
+    st = build_stages(data_root, args.docs, args.threads, managed=harness)
     dataset, bm25, dense, rerank = st["dataset"], st["bm25"], st["dense"], st["rerank"]
     queries = list(dataset.queries.values())[: args.queries]
     texts = [q.text for q in queries]
     n_rr = min(args.rerank_queries, len(queries))
     runs, pairs = rerank_inputs(bm25, dataset, queries[:n_rr], rerank.params.top)
-    dense_t = compare(harness_side(dense, queries), dense_direct(dense, texts), len(queries), args.rounds)
-    bm25_t = compare(harness_side(bm25, queries), bm25_direct(bm25, texts), len(queries), args.rounds)
-    rerank_t = compare(harness_side(rerank, queries, runs), rerank_direct(rerank, pairs), n_rr, args.rounds)
+    if harness:
+        sides = [harness_side(dense, queries), harness_side(bm25, queries), harness_side(rerank, queries, runs)]
+    else:
+        sides = [dense_direct(dense, texts), bm25_direct(bm25, texts), rerank_direct(rerank, pairs)]
+    from harness.threads import thread_counts
+
+    return {
+        "dense": time_calls(sides[0], len(queries)),
+        "bm25": time_calls(sides[1], len(queries)),
+        "rerank": time_calls(sides[2], n_rr, warmup=1),
+        "info": {
+            "docs": len(dataset.docs),
+            "queries": len(queries),
+            "rerank_queries": n_rr,
+            "pairs_per_rerank": sum(len(p) for p in pairs) / max(1, n_rr),
+        },
+        "threads": thread_counts(),
+        "precision": {"dense": dense.resolved.spec.precision, "rerank": rerank.precision},
+    }
+
+
+def child(args: argparse.Namespace, side: str) -> dict[str, Any]:
+    """Run `side` in a fresh process (its own thread settings) and read back its calls."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_WAIT_POLICY")}
+    cmd = [sys.executable, __file__, "--side", side, *sys.argv[1:]]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"the {side} side failed (exit {proc.returncode})")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--queries", type=int, default=50, help="first N SciFact test queries")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of one harness and one direct process")
+    ap.add_argument("--rerank-queries", type=int, default=3, help="queries re-ranked (100 pairs each)")
+    ap.add_argument("--docs", type=int, default=None, help="index only the first N documents")
+    ap.add_argument("--threads", type=int, default=None, help="threads for dense and rerank (default: all cores)")
+    ap.add_argument("--side", choices=("harness", "direct"), default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.side:
+        print(json.dumps(run_side(args, args.side)), flush=True)
+        return 0
+    t_start = time.perf_counter()
+    pooled: dict[str, dict[str, list[Steps]]] = {"harness": {}, "direct": {}}
+    seen: dict[str, dict[str, Any]] = {}
+    for r in range(args.rounds):
+        for side in ("harness", "direct") if r % 2 == 0 else ("direct", "harness"):
+            got = child(args, side)
+            for stage in ("dense", "bm25", "rerank"):
+                pooled[side].setdefault(stage, []).extend(got[stage])
+            seen[side] = {"threads": got["threads"], "precision": got["precision"], **got["info"]}
+    timed = {stage: {side: p50_ms(pooled[side][stage]) for side in pooled} for stage in ("dense", "bm25", "rerank")}
     stages = {
-        "dense_encode": verdict(dense_t, "encode"),
-        "faiss_search": verdict(dense_t, "search"),
-        "bm25": verdict(bm25_t, "call"),
-        "rerank": verdict(rerank_t, "call"),
+        "dense_encode": verdict(timed["dense"], "encode"),
+        "faiss_search": verdict(timed["dense"], "search"),
+        "bm25": verdict(timed["bm25"], "call"),
+        "rerank": verdict(timed["rerank"], "call"),
     }
     ratios = {name: s["ratio"] for name, s in stages.items()}
     ok = all(r <= TARGET for r in ratios.values())
+    info = seen["harness"]
     result = {
         "benchmark": "latency_sanity",
-        "dataset": dataset.name,
-        "docs": len(dataset.docs),
-        "queries": len(queries),
-        "rerank_queries": n_rr,
-        "pairs_per_rerank": sum(len(p) for p in pairs) / max(1, n_rr),
+        "docs": int(info["docs"]),
+        "queries": int(info["queries"]),
+        "rerank_queries": int(info["rerank_queries"]),
+        "pairs_per_rerank": info["pairs_per_rerank"],
         "rounds": args.rounds,
-        "precision": {"dense": dense.resolved.spec.precision, "rerank": rerank.precision},
-        "threads": thread_settings(args.threads),
-        "embeddings_cached": dense.costs.get("embeddings_cached"),
+        "precision": info["precision"],
+        "threads": {side: seen[side]["threads"] for side in seen},
         "stages": stages,
+        "steps": {stage: steps(timed[stage]) for stage in timed},
         "ratios": ratios,
         "target": TARGET,
         "ok": ok,

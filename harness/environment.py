@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.threads import PASSIVE_WAITS
+from harness.threads import THREAD_WAITS
 
 _PACKAGES = (
     "harness",
@@ -153,7 +153,7 @@ def _environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": package_versions(),
         # how idle threads wait (harness.threads): spinning ones inflate latency on a shared machine
-        "thread_waits": {var: os.environ.get(var) for var in PASSIVE_WAITS},
+        "thread_waits": {var: os.environ.get(var) for var in ("OMP_WAIT_POLICY", *THREAD_WAITS)},
     }
     env["id"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:12]
     return env

@@ -116,6 +116,9 @@ class TimingNoise(Record):
     """How many times faster the kept pass's slowest queries ran when timed once more."""
     pass_reasons: tuple[str, ...] = ()
     """Per pass, why it was noisy ('' for a clean one)."""
+    threads: int | None = None
+    """Threads the kept pass ran at: the cell's count less the cores other processes held when
+    it started (harness.threads.cores_for_timing); None where the count was not managed."""
 
 
 class StageTiming(Record):

@@ -25,22 +25,18 @@ def _unrecorded(
     dataset: str, system: str, entry: SnapshotCell, rule: LatencyRule, measured: bool, what: str
 ) -> list[Check]:
     """The snapshot holds no ratios for this clock and scope."""
-    if rule.scope == "search-only" and entry.latency is not None:
-        return _whole_cell(
-            dataset,
-            system,
-            "FAIL",
-            "gate.latency.scope is search-only but the snapshot holds end-to-end ratios only: re-save it "
-            "with `harness snapshot save` from a run of this version, or set scope: end-to-end",
-        )
-    if rule.clock == "cpu" and entry.latency is not None:
-        return _whole_cell(
-            dataset,
-            system,
-            "FAIL",
-            "gate.latency.clock is cpu but the snapshot holds wall-clock ratios only: re-save it "
-            "with `harness snapshot save` from a run of this version, or set clock: wall",
-        )
+    # a snapshot from an older version: it has wall-clock end-to-end ratios, not the ones asked for
+    older = [
+        (rule.scope == "search-only", "scope is search-only", "end-to-end", "scope: end-to-end"),
+        (rule.clock == "cpu", "clock is cpu", "wall-clock", "clock: wall"),
+    ]
+    for asked, what_rule, held, fix in older:
+        if asked and entry.latency is not None:
+            message = (
+                f"gate.latency.{what_rule} but the snapshot holds {held} ratios only: re-save it "
+                f"with `harness snapshot save` from a run of this version, or set {fix}"
+            )
+            return _whole_cell(dataset, system, "FAIL", message)
     if not measured:
         return _whole_cell(dataset, system, "SKIP", f"no {what} recorded (neither in the snapshot nor now)")
     return _whole_cell(dataset, system, "SKIP", f"no {what} in the snapshot: not gated")

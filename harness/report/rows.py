@@ -91,13 +91,15 @@ def _noise_text(noise: TimingNoise | None) -> str:
     """What the timing pass saw of the rest of the machine, in a few words."""
     if noise is None:
         return ""
-    kept = f"pass {noise.kept} of {noise.passes} kept" if noise.passes > 1 else ""
+    notes = [f"pass {noise.kept} of {noise.passes} kept"] if noise.passes > 1 else []
+    if noise.threads is not None:
+        notes.append(f"timed at {noise.threads} thread{'s' if noise.threads != 1 else ''}")
     if noise.noisy:
-        return noise.reason + (f" ({kept})" if kept else "")
+        return noise.reason + (f" ({', '.join(notes)})" if notes else "")
     said = [f"other processes {noise.others_cpu:.2f} cores"] if noise.others_cpu is not None else []
     if noise.tail_drift is not None:
         said.append(f"tail drift {noise.tail_drift:.2f}x")
-    return ", ".join([*said, kept] if kept else said)
+    return ", ".join([*said, *notes])
 
 
 def _short(v: Any) -> str:

@@ -1,12 +1,15 @@
 """The per-query timing pass: each query alone through the pipeline, judged for noise.
 
-A pass times every query (`latency.max_queries` of them, `repeats` times) and then times its
-slowest queries once more. The pass is noisy when other processes kept more than
-`latency.max_others_cpu` cores busy meanwhile, when the hypervisor stole CPU time, or when the
-slowest queries ran more than `latency.max_tail_drift` times faster the second time
-(harness.noise). A noisy pass is run again, at most `latency.retimes` times; the first clean
-pass is kept, else the one with the lowest p90. The cell's timing says how many passes ran,
-which was kept and why the others were not, and stays marked noisy when no pass was clean.
+Before a pass, the machine is watched for a moment (PROBE_S): the pass runs at the cell's thread
+count less the cores other processes hold (harness.threads.cores_for_timing), since a parallel
+region whose thread has no core times the scheduler, not the system. A pass times every query
+(`latency.max_queries` of them, `repeats` times) and then times its slowest queries once more.
+The pass is noisy when other processes kept more than `latency.max_others_cpu` cores busy
+meanwhile, when the hypervisor stole CPU time, or when the slowest queries ran more than
+`latency.max_tail_drift` times faster the second time (harness.noise). A noisy pass is run
+again, at most `latency.retimes` times; the first clean pass is kept, else the one with the
+lowest p90. The cell's timing says how many passes ran, which was kept, at how many threads,
+and why the others were not, and stays marked noisy when no pass was clean.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from harness.noise import LoadProbe, MachineLoad, judge_pass, tail_indices
 from harness.records import Query, Run
 from harness.sections import LatencyConfig
 from harness.systems import Stage
+from harness.threads import applied_threads, cores_for_timing, use_threads
 from harness.timing import LatencyStats, TimingNoise
 
 Parts = list[dict[str, list[float]]]
@@ -65,6 +69,8 @@ class QueryClock:
     load: MachineLoad | None = None
     tail_drift: float | None = None
     reason: str = ""
+    threads: int | None = None
+    """Threads every runtime ran at during the pass (None: the thread count was not managed)."""
 
     def __post_init__(self) -> None:
         self.stage_ms = [[] for _ in range(self.stages)]
@@ -108,14 +114,36 @@ def _tail_drift(clock: QueryClock, timed: Sequence[Query], search: Search) -> fl
     return round(first / second, 3) if second > 0 else None
 
 
+PROBE_S = 0.2
+"""How long the machine is watched before a pass to see which cores are free."""
+
+
+def _pass_threads() -> int | None:
+    """The count the next pass runs at: the cell's, less the cores other processes hold now."""
+    cell = applied_threads()
+    if cell is None:
+        return None
+    probe = LoadProbe()
+    time.sleep(PROBE_S)
+    return cores_for_timing(cell, probe.stop().others_cpu)
+
+
 def _one_pass(timed: Sequence[Query], cfg: LatencyConfig, search: Search, stages: int) -> QueryClock:
     clock = QueryClock(stages)
+    cell = applied_threads()
+    clock.threads = _pass_threads()
+    if clock.threads is not None and clock.threads != cell:
+        use_threads(clock.threads)
     probe = LoadProbe()
-    for _ in range(cfg.repeats):
-        for q in timed:
-            clock.add(q, search)
-    clock.load = probe.stop()
-    clock.tail_drift = _tail_drift(clock, timed, search)
+    try:
+        for _ in range(cfg.repeats):
+            for q in timed:
+                clock.add(q, search)
+        clock.load = probe.stop()
+        clock.tail_drift = _tail_drift(clock, timed, search)
+    finally:
+        if clock.threads is not None and clock.threads != cell:
+            use_threads(cell)
     clock.reason = judge_pass(
         clock.load, clock.tail_drift, max_others_cpu=cfg.max_others_cpu, max_tail_drift=cfg.max_tail_drift
     )
@@ -148,5 +176,6 @@ def time_queries(
         loadavg=load.loadavg if load else None,
         tail_drift=kept.tail_drift,
         pass_reasons=tuple(p.reason for p in passes),
+        threads=kept.threads,
     )
     return kept, noise

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.data.dataset import Dataset
 from harness.noise import LoadProbe, MachineLoad, judge_pass, tail_indices
 from harness.plan import StageConfig, SystemVariant
-from harness.records import Doc, Query, Run, ScoredDoc
+from harness.records import Query, Run, ScoredDoc
 from harness.runner.pipeline import run_pipeline
 from harness.sections import LatencyConfig
 from harness.systems import STAGES, RetrieverParams, Stage, StageContext
+from harness.threads import available_cores
+from tests.support import memory_dataset
 
 # ------------------------------------------------------------------ judging a pass
 
@@ -121,15 +122,7 @@ def _variant(monkeypatch: pytest.MonkeyPatch, cls: type[Stage]) -> SystemVariant
 
 
 def _ctx(tmp_path: Path, n: int = 40) -> StageContext:
-    queries = {f"q{i}": Query(f"q{i}", f"query {i}") for i in range(n)}
-    dataset = Dataset(
-        name="tiny",
-        source="test",
-        location="memory",
-        docs={"d1": Doc("d1", "", "text")},
-        queries=queries,
-        qrels={q: {"d1": 1} for q in queries},
-    )
+    dataset = memory_dataset({"d1": "text"}, {f"q{i}": f"query {i}" for i in range(n)})
     return StageContext(base_dir=tmp_path, data_root=tmp_path, dataset=dataset, progress=False)
 
 
@@ -149,6 +142,10 @@ def test_a_cpu_hog_during_timing_marks_the_cell_noisy_after_retiming(
     assert noise.others_cpu > 0.5
     assert all("other processes kept" in r for r in noise.pass_reasons)
     assert timing.latency.n == 40  # ... and still reports the samples of the kept pass
+    # two cores were taken: the pass ran at the cell's count less the busy cores (1 on 2 cores)
+    assert noise.threads is not None
+    assert noise.threads == max(1, available_cores() - 2)
+    assert timing.threads["applied"] == available_cores()
 
 
 def test_a_hiccup_in_the_tail_is_timed_again_and_a_clean_pass_kept(

@@ -245,3 +245,24 @@ def test_a_search_only_report_renders_in_chromium(tmp_path: Path) -> None:
     assert 'dense: 12.33 / 12.09 <span class="muted">(encode 12.00, search 0.068)</span>' in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000
+
+
+def test_a_snapshot_without_search_only_ratios_fails_the_search_only_gate_with_the_fix(tmp_path: Path) -> None:
+    import json
+
+    results = make_results()
+    snap = tmp_path / "snap.json"
+    save_snapshot(results, snap, reference="bm25")
+    doc = json.loads(snap.read_text())
+    for cells in doc["systems"].values():  # as saved by a version without the search-only scope
+        for entry in cells.values():
+            del entry["search_latency"], entry["search_cpu_latency"]
+    snap.write_text(json.dumps(doc))
+    rules = merge_rules({"latency": {"clock": "wall", "scope": "search-only"}})
+    report = run_gate(results, load_snapshot(snap), rules)
+    check = next(c for c in report.checks if c.kind == "latency" and c.system == "ivf@nprobe=64")
+    assert check.verdict == "FAIL"
+    assert check.message == (
+        "gate.latency.scope is search-only but the snapshot holds end-to-end ratios only: re-save it "
+        "with `harness snapshot save` from a run of this version, or set scope: end-to-end"
+    )

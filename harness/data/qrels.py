@@ -11,7 +11,9 @@ As trec_eval 10 does, TREC qrels skip lines that begin with `#` (a `#` inside a 
 of the id). A `#` after leading whitespace is refused: trec_eval would read that line as a
 judgment. Blank lines are skipped (trec_eval refuses them; skipping changes no judgment).
 
-Judging the same (query, doc) twice with different labels is refused, naming both lines. The
+Judging the same (query, doc) twice with different labels is refused, naming both lines. A
+query judged only with negative labels is refused at its first line: pytrec_eval (trec_eval's
+code) crashes the process on it (a segmentation fault, e.g. with bpref and Rprec together). The
 same label twice is accepted and kept once: trec_eval refuses any repeated judgment ("duplicate
 docs"), but an exact repeat has one meaning, and merged qrels files often contain some.
 """
@@ -106,6 +108,16 @@ def read_qrels(path: Path, *, stream: BinaryIO | None = None) -> dict[str, dict[
         first_line[(qid, did)] = lineno
     if not qrels:
         raise DataError("qrels file has no judgments", path=path)
+    for qid, judged in qrels.items():
+        if all(rel < 0 for rel in judged.values()):
+            first = min(first_line[(qid, did)] for did in judged)
+            raise DataError(
+                f"query {quote(qid)} is judged only with negative labels: trec_eval's code "
+                "(pytrec_eval) crashes on such a query",
+                path=path,
+                line=first,
+                hint="drop its lines, or give one of its documents a label of 0 or more",
+            )
     return qrels
 
 

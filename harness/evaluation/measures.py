@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,17 @@ def _finite(value: float) -> float:
     return v if math.isfinite(v) else 0.0
 
 
+def _refuse_only_negative(qrels: Qrels, judged: Sequence[str]) -> None:
+    """pytrec_eval crashes the process (segmentation fault) on a query whose every label is
+    negative; the qrels readers refuse one with its line, and qrels from anywhere else stop here."""
+    for q in judged:
+        if all(int(r) < 0 for r in qrels[q].values()):
+            raise EvalError(
+                f"query '{q}' is judged only with negative labels: trec_eval's code (pytrec_eval) crashes on it",
+                hint="drop its judgments, or give one of its documents a label of 0 or more",
+            )
+
+
 def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str]) -> Evaluation:
     """Score `run` against `qrels` with trec_eval -c semantics.
 
@@ -239,6 +250,7 @@ def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str
 
     ms = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     judged = [q for q in qrels if qrels[q]]
+    _refuse_only_negative(qrels, judged)
     qrels_dict = {q: {d: int(r) for d, r in qrels[q].items()} for q in judged}
     table = run if isinstance(run, RunTable) else RunTable.of_run(run)
     order = table.trec_order()

@@ -136,3 +136,42 @@ def test_nested_unknown_key_suggests_and_lists_its_own_keys(tmp_path: Path) -> N
     assert_one_clear_line(
         code, err, f"{spec}:3:", "unknown key 'frist'", "did you mean 'first'?", "valid keys: first, sample, seed"
     )
+
+
+@pytest.mark.parametrize(
+    ("qrels_text", "line"),
+    [
+        ("q2 0 d1 1\nq1 0 d2 -1\nq1 0 d1 -1\n", 2),  # only -1 (trec_eval's "judged, not relevant" elsewhere)
+        ("query-id\tcorpus-id\tscore\nq2\td1\t1\nq1\td1\t-2\n", 3),
+    ],
+)
+def test_a_query_judged_only_with_negative_labels_is_refused_not_crashed(
+    tmp_path: Path, qrels_text: str, line: int
+) -> None:
+    # pytrec_eval dies of a segmentation fault (exit 139) on such a query, e.g. with Bpref and
+    # Rprec asked together: the harness refuses it before pytrec_eval sees it.
+    (tmp_path / "q").write_text(qrels_text)
+    (tmp_path / "r").write_text("q1 Q0 d1 1 2.0 r\nq1 Q0 d2 2 1.0 r\nq2 Q0 d1 1 1.0 r\n")
+    code, _, err = run_cli("eval", str(tmp_path / "q"), str(tmp_path / "r"), "-m", "Bpref", "-m", "Rprec")
+    assert_one_clear_line(code, err, f"q:{line}:", "query 'q1' is judged only with negative labels", "label of 0")
+
+
+def test_qrels_from_elsewhere_with_an_only_negative_query_stop_before_pytrec_eval() -> None:
+    from harness.errors import EvalError
+    from harness.evaluation.measures import evaluate
+    from harness.records import Run, ScoredDoc
+
+    run = Run({"q1": [ScoredDoc("d1", 1.0)], "q2": [ScoredDoc("d1", 1.0)]})
+    with pytest.raises(EvalError, match="query 'q1' is judged only with negative labels"):
+        evaluate({"q1": {"d1": -1}, "q2": {"d1": 1}}, run, ["Bpref", "Rprec"])
+    # a negative label beside a non-negative one is scored as trec_eval's code scores it
+    import pytrec_eval
+
+    qrels = {"q1": {"d1": -1, "d2": 1, "d3": -3}}
+    run2 = Run({"q1": [ScoredDoc("d1", 2.0), ScoredDoc("d2", 1.0), ScoredDoc("d3", 0.5)]})
+    got = evaluate(qrels, run2, ["Bpref", "Rprec", "P@1", "AP", "nDCG@10"]).aggregate
+    ref = pytrec_eval.RelevanceEvaluator(qrels, {"bpref", "Rprec", "P_1", "map", "ndcg_cut_10"}).evaluate(
+        {"q1": {"d1": 2.0, "d2": 1.0, "d3": 0.5}}
+    )["q1"]
+    names = {"Bpref": "bpref", "Rprec": "Rprec", "P@1": "P_1", "AP": "map", "nDCG@10": "ndcg_cut_10"}
+    assert got == pytest.approx({m: ref[t] for m, t in names.items()}, abs=1e-12)

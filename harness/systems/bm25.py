@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from harness.cache import ArtefactStore, make_key
 from harness.errors import SystemConfigError
-from harness.records import Query, Ranking, Run, ScoredDoc
+from harness.records import Doc, Query, Ranking, Run, ScoredDoc
 from harness.systems import STAGES, RetrieverParams, Stage
-from harness.systems._indexing import TextField, corpus_docs, doc_text
+from harness.systems._bm25_index import FORMAT, pack, unpack
+from harness.systems._indexing import TextField, corpus_docs, corpus_fingerprint, doc_text
 
 
 class BM25Params(RetrieverParams):
@@ -28,8 +30,12 @@ class BM25Params(RetrieverParams):
 
 @STAGES.register("bm25")
 class BM25(Stage):
+    """BM25; the index (bm25s's score matrix, the vocabulary, the indexed ids) is an artefact of
+    the cache like a FAISS index, keyed by the corpus and everything that changes the index."""
+
     Params = BM25Params
     params: BM25Params
+    uses_cache: ClassVar[bool] = True
 
     def _tokenizer(self) -> Any:
         import bm25s.tokenization
@@ -52,13 +58,25 @@ class BM25(Stage):
         except ValueError as exc:
             raise SystemConfigError(f"bm25 tokenizer: {exc}") from None
 
-    def prepare(self) -> None:
+    def _index_key(self, docs: Sequence[Doc]) -> str:
+        """Everything that changes the index bm25s builds (not `depth`: a search-time knob)."""
+        import bm25s
+
+        p = self.params
+        return make_key(
+            what="bm25-index",
+            format=FORMAT,
+            bm25s=bm25s.__version__,
+            corpus=corpus_fingerprint(docs),
+            **p.model_dump(include={"k1", "b", "method", "delta", "stemmer", "stopwords", "fields", "lower"}),
+        )
+
+    def _build(self, docs: Sequence[Doc]) -> tuple[bytes, dict[str, Any]]:
+        """Tokenise and index the corpus; the packed index and what it cost."""
         import bm25s
         from tqdm import tqdm
 
-        docs = corpus_docs(self.ctx.dataset, "BM25")
         t0 = time.perf_counter()
-        self.tokenizer = self._tokenizer()
         # allow_empty=False: bm25s would give an empty text a one-token placeholder, so an empty
         # document would count as length 1 and match every query that tokenises to nothing.
         # The stream is what `tokenize` itself iterates; reading it here lets the harness draw
@@ -73,7 +91,6 @@ class BM25(Stage):
         # adding empty documents to a corpus changes no score.
         kept = [i for i, doc_tokens in enumerate(tokens) if doc_tokens]
         self.doc_ids = [docs[i].doc_id for i in kept]
-        self.k = min(self.params.depth, len(kept))
         self.retriever = bm25s.BM25(
             k1=self.params.k1, b=self.params.b, method=self.params.method, delta=self.params.delta
         )
@@ -83,21 +100,40 @@ class BM25(Stage):
                 create_empty_token=False,
                 show_progress=False,
             )
-        build_s = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
         # bm25s keeps the index as a CSC matrix of precomputed scores; its arrays are the index.
         arrays = getattr(self.retriever, "scores", {}) or {}
-        index_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays.values())
-        self.empty_queries: set[str] = set()
-        self.costs = {
+        meta = {
+            "seconds": seconds,
             "docs": len(docs),
             "vocabulary": len(self.tokenizer.get_vocab_dict()),
+            "index_bytes": sum(int(getattr(a, "nbytes", 0)) for a in arrays.values()),
+            "empty_docs": len(docs) - len(kept),
+        }
+        return pack(self.retriever, self.tokenizer, self.doc_ids), meta
+
+    def prepare(self) -> None:
+        docs = corpus_docs(self.ctx.dataset, "BM25")
+        self.tokenizer = self._tokenizer()
+        blob, meta, cached = ArtefactStore().get_or_compute(
+            "bm25-index", self._index_key(docs), lambda: self._build(docs)
+        )
+        if cached:  # the tokenizer takes the stored vocabulary: queries map to the same ids
+            retriever, self.doc_ids = unpack(blob, self.tokenizer)
+            self.retriever = retriever  # None for a corpus without a term: `search` never reads it
+        self.k = min(self.params.depth, len(self.doc_ids))
+        self.empty_queries: set[str] = set()
+        build_s = float(meta.get("seconds", 0.0))
+        self.costs = {
+            "docs": len(docs),
+            "vocabulary": meta.get("vocabulary"),
             "build_s": build_s,
             "docs_per_s": len(docs) / build_s if build_s > 0 else None,
-            "index_bytes": index_bytes,
-            "cached": False,
+            "index_bytes": meta.get("index_bytes"),
+            "cached": cached,
         }
-        if len(kept) < len(docs):
-            self.costs["empty_docs"] = len(docs) - len(kept)
+        if meta.get("empty_docs"):
+            self.costs["empty_docs"] = meta["empty_docs"]
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
         # The stream is what `tokenize` collects; reading it directly skips the (disabled) tqdm

@@ -60,3 +60,40 @@ def test_the_stage_returns_bm25s_run_exactly(scifact: Dataset) -> None:
         assert stage.search([q], None)[q.query_id] == run[q.query_id]
     ndcg = evaluate(scifact.qrels, run, ["nDCG@10"]).aggregate["nDCG@10"]
     assert ndcg == pytest.approx(0.6762, abs=5e-5)
+
+
+def _fresh(scifact: Dataset, **params: object) -> BM25:
+    stage = BM25(BM25Params.model_validate(params), StageContext(Path("."), Path("."), scifact, False))
+    stage.prepare()
+    return stage
+
+
+def test_a_cached_index_answers_exactly_as_the_one_just_built(
+    scifact: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.cache import ArtefactStore
+
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "cache"))
+    queries = list(scifact.queries.values())
+    cold = _fresh(scifact)
+    warm = _fresh(scifact)  # a new stage, as a later run builds it: the index comes from the cache
+    assert (cold.costs["cached"], warm.costs["cached"]) == (False, True)
+    assert warm.costs["build_s"] == cold.costs["build_s"]  # the cost recorded when it was built
+    assert dict(warm.search(queries, None)) == dict(cold.search(queries, None)) == dict(_bm25s_run(scifact, 1000))
+    for q in queries[:20]:  # one query alone, through the stored vocabulary
+        assert warm.search([q], None)[q.query_id] == cold.search([q], None)[q.query_id]
+    # What bm25s bakes into the index is in the key; `depth` (a search-time knob) is not.
+    assert _fresh(scifact, depth=10).costs["cached"] is True
+    other = _fresh(scifact, k1=1.2)
+    assert other.costs["cached"] is False
+    assert dict(other.search(queries[:5], None)) != dict(cold.search(queries[:5], None))
+    assert [e.kind for e in ArtefactStore().entries()].count("bm25-index") == 2
+    # A corrupted entry is discarded with a warning and rebuilt to the same answers.
+    data = next(p for p in ArtefactStore().owned_files("bm25-index") if p.suffix == ".bin")
+    blob = bytearray(data.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    data.write_bytes(bytes(blob))
+    with pytest.warns(UserWarning, match="corrupted or truncated"):
+        rebuilt = [_fresh(scifact), _fresh(scifact, k1=1.2)]
+    assert dict(rebuilt[0].search(queries, None)) == dict(cold.search(queries, None))
+    assert dict(rebuilt[1].search(queries[:5], None)) == dict(other.search(queries[:5], None))

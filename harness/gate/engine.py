@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from harness.errors import GateError
 from harness.gate.checks import (
     Comparison,
@@ -48,6 +50,23 @@ def check_rules_fit(snapshot: Snapshot, rules: GateRules) -> None:
         )
 
 
+def _noisy_systems(results: ResultSet, dataset: str) -> set[str]:
+    """Systems of `dataset` whose every per-query timing pass was disturbed (Timing.noise)."""
+    return {
+        c.system
+        for c in results.cells
+        if c.dataset == dataset and c.timing is not None and c.timing.noise is not None and c.timing.noise.noisy
+    }
+
+
+def _noted(checks: list[Check], noisy: list[str]) -> list[Check]:
+    """Latency verdicts that rest on timings of a busy machine say so (the verdict stands)."""
+    if not noisy:
+        return checks
+    note = f" [timed on a busy machine: {', '.join(noisy)} noisy]"
+    return [replace(c, message=c.message + note) for c in checks]
+
+
 def run_gate(results: ResultSet, snapshot: Snapshot, rules: GateRules) -> GateReport:
     """Every check of the gate: per snapshot dataset, then per recorded system, in file order."""
     check_rules_fit(snapshot, rules)
@@ -60,6 +79,7 @@ def run_gate(results: ResultSet, snapshot: Snapshot, rules: GateRules) -> GateRe
             continue  # another dataset's per-query values cannot be compared
         recorded = snapshot.systems.get(ds, {})
         now = pipeline_percentiles(results, ds, rules.latency.clock, rules.latency.scope)
+        noisy = _noisy_systems(results, ds)
         for system, entry in recorded.items():
             cell = results.cell(ds, system)
             if cell is None:
@@ -68,7 +88,8 @@ def run_gate(results: ResultSet, snapshot: Snapshot, rules: GateRules) -> GateRe
             if system in rules.exact:
                 checks.append(exact_check(ds, system, entry, cell))
             comparisons.extend(compare_measure(ds, system, m, v, cell, rules) for m, v in entry.measures.items())
-            checks.extend(latency_checks(ds, system, entry, now, snapshot.reference, rules.latency))
+            timed = latency_checks(ds, system, entry, now, snapshot.reference, rules.latency)
+            checks.extend(_noted(timed, [s for s in (system, snapshot.reference) if s in noisy]))
         checks.extend(new_cell_checks(results, ds, recorded))
     checks.extend(effectiveness_checks(comparisons, rules))
     ds_order = {d: i for i, d in enumerate(snapshot.fingerprints)}

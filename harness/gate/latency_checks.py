@@ -61,10 +61,11 @@ def _percentile_check(
     added_ms = (ratio - old_ratio) * new_ref[percentile]
     within = growth <= rule.max_growth + _SLACK
     ok = within or added_ms < rule.min_delta_ms
-    why = (
-        f"{label} ratio to '{reference}' {'grew' if growth >= 0 else 'fell'} {abs(growth):.1%} "
-        f"({'<=' if within else '>'} allowed {rule.max_growth:.0%})"
-    )
+    if growth >= 0:
+        bound = f"{'<=' if within else '>'} allowed {rule.max_growth:.0%}"
+        why = f"{label} ratio to '{reference}' grew {growth:.1%} ({bound})"
+    else:
+        why = f"{label} ratio to '{reference}' fell {-growth:.1%} (growth allowed up to {rule.max_growth:.0%})"
     if not within:
         why += f", {added_ms:+.3g} ms per query ({'<' if ok else '>='} noise floor {rule.min_delta_ms:g} ms)"
     verdict: Verdict = "PASS" if ok else "FAIL"

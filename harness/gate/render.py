@@ -81,7 +81,8 @@ def format_markdown(report: GateReport) -> str:
     out.append("")
     out.append(
         f"Rules: max_drop {r.max_drop}, margin {r.margin}, alpha {r.alpha:g} ({r.correction}), "
-        f"exact {r.exact or 'none'}, latency ({r.latency.clock} clock, {', '.join(r.latency.percentiles)}) growth "
+        f"exact {r.exact or 'none'}, latency ({r.latency.clock} clock, {r.latency.scope}, "
+        f"{', '.join(r.latency.percentiles)}) growth "
         f"<= {r.latency.max_growth:.0%} or < {r.latency.min_delta_ms:g} ms per query"
     )
     return "\n".join(out) + "\n"

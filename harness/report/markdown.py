@@ -38,7 +38,15 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
     )
     for ds in view.datasets:
         out += ["", f"## {md_text(ds.name)}", ""]
-        header = ["system", *(md_text(m) for m in view.measures), "p50 ms", "p95 ms", "batch q/s"]
+        scope = "search " if view.scope == "search-only" else ""
+        header = [
+            "system",
+            *(md_text(m) for m in view.measures),
+            f"{scope}p50 ms",
+            f"{scope}p95 ms",
+            "batch q/s",
+            "timing",
+        ]
         rows = []
         for c, lat in zip(ds.cells, ds.latency_rows, strict=True):
             values = []
@@ -46,12 +54,22 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
                 v = fmt_measure(c.aggregate.get(m))
                 v = f"**{v}**" if m in ds.best and c.aggregate.get(m) == ds.best[m] else v
                 values.append(v + (" " + ds.markers[(c.system, m)] if (c.system, m) in ds.markers else ""))
-            name = md_text(c.system) + (" (resumed)" if c.resumed else "") + (" (noisy timing)" if lat["noisy"] else "")
-            rows.append([name, *values, fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"])])
+            name = md_text(c.system) + (" (resumed)" if c.resumed else "")
+            timing = ("noisy: " if lat["noisy"] else "") + md_text(lat["noise"]) if lat["noise"] else ""
+            stats = [fmt_ms(lat["stats"]["p50"]), fmt_ms(lat["stats"]["p95"]), fmt_rate(lat["qps"]), timing]
+            rows.append([name, *values, *stats])
         out += _table(header, rows)
+        if any(lat["noisy"] for lat in ds.latency_rows):
+            out += [
+                "",
+                "noisy: every timing pass of that cell was disturbed by the machine; its latency is not a fact.",
+            ]
         front = sorted((p for p in ds.points if p.on_front), key=lambda p: p.x or 0.0)
         if front:
-            chain = " → ".join(f"{md_text(p.system)} ({fmt_ms(p.x)} ms, {fmt_measure(p.y)})" for p in front)
+            chain = " → ".join(
+                f"{md_text(p.system)}{' (noisy)' if p.noisy else ''} ({fmt_ms(p.x)} ms, {fmt_measure(p.y)})"
+                for p in front
+            )
             scope = " search-only" if view.scope == "search-only" else ""
             out += ["", f"Pareto frontier ({md_text(view.measure)} vs {view.stat}{scope} latency): {chain}"]
         if ds.winloss:

@@ -26,6 +26,7 @@ _COST_KEYS = (
     "peak_fraction",
 )
 """Costs with a column of their own; any other cost goes to the 'other' column."""
+_THREAD_KEYS = ("applied", "torch", "faiss", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def winloss_rows(cells: list[Cell], baseline: str | None, measure: str) -> list[WinLoss]:
@@ -80,7 +81,8 @@ def latency_row(c: Cell, e2e: EndToEnd | None) -> dict[str, Any]:
         "inputs": list(e2e.inputs if e2e is not None and e2e.inputs is not None else (t.depends_on if t else ())),
         "inputs_complete": e2e.complete if e2e is not None else True,
         "stages": stages,
-        "threads": ", ".join(f"{k}={v}" for k, v in threads.items() if k != "cpu_count" and v is not None),
+        # the counts the runtimes were set to; the wait policy is in the environment section
+        "threads": ", ".join(f"{k}={threads[k]}" for k in _THREAD_KEYS if threads.get(k) is not None),
         "resumed": c.resumed,
         "noisy": noise.noisy if noise else False,
         "noise": _noise_text(noise),

@@ -101,17 +101,18 @@ class QueryClock:
         return total * 1000
 
 
-def _tail_drift(clock: QueryClock, timed: Sequence[Query], search: Search) -> float | None:
-    """How many times faster the pass's slowest queries run when timed once more."""
+def _tail_drift(clock: QueryClock, timed: Sequence[Query], search: Search) -> tuple[float | None, float]:
+    """How many times faster the pass's slowest queries run when timed once more, and by how
+    many ms (medians of the tail, first timing less second)."""
     tail = tail_indices(clock.wall_ms)
     if not tail:
-        return None
+        return None, 0.0
     again = QueryClock(clock.stages)
     by_id = {q.query_id: q for q in timed}
     retimed = [again.add(by_id[clock.query_ids[i]], search) for i in tail]
     first = statistics.median(clock.wall_ms[i] for i in tail)
     second = statistics.median(retimed)
-    return round(first / second, 3) if second > 0 else None
+    return (round(first / second, 3) if second > 0 else None), first - second
 
 
 PROBE_S = 0.2
@@ -140,12 +141,16 @@ def _one_pass(timed: Sequence[Query], cfg: LatencyConfig, search: Search, stages
             for q in timed:
                 clock.add(q, search)
         clock.load = probe.stop()
-        clock.tail_drift = _tail_drift(clock, timed, search)
+        clock.tail_drift, excess_ms = _tail_drift(clock, timed, search)
     finally:
         if clock.threads is not None and clock.threads != cell:
             use_threads(cell)
     clock.reason = judge_pass(
-        clock.load, clock.tail_drift, max_others_cpu=cfg.max_others_cpu, max_tail_drift=cfg.max_tail_drift
+        clock.load,
+        clock.tail_drift,
+        max_others_cpu=cfg.max_others_cpu,
+        max_tail_drift=cfg.max_tail_drift,
+        tail_excess_ms=excess_ms,
     )
     return clock
 

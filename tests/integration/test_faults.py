@@ -31,6 +31,14 @@ systems:
   bm25: {type: bm25, k1: [0.9, 1.2, 1.5], depth: 100}
 """
 SYSTEMS = ["bm25@k1=0.9", "bm25@k1=1.2", "bm25@k1=1.5"]
+REPLAY = """\
+name: replay
+datasets: [msmarco/trec-dl/dl19]
+measures: [nDCG@10]
+latency: {mode: 'off'}
+systems:
+  bm25: {type: run, path: "${HARNESS_DATA_ROOT}/msmarco/trec-dl/runs/bm25-dl19.trec"}
+"""
 DS = "beir_scifact_test"
 
 
@@ -237,10 +245,15 @@ def test_a_read_only_cache_does_not_stop_a_run_that_never_writes_it(
     cache = tmp_path / "cache"
     cache.mkdir()
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(cache))
+    replay = tmp_path / "replay.yaml"
+    replay.write_text(REPLAY, encoding="utf-8")
     with monkeypatch.context() as m:
         read_only(m, cache)
-        code, _, err = _run(spec, tmp_path / "bm25")  # BM25 keeps no artefact
-    assert code == 0, err
+        code, _, err = _run(replay, tmp_path / "replay")  # a replayed run keeps no artefact
+        assert code == 0, err
+        # BM25 keeps its index in the cache: refused before any work, naming the fix
+        code, _, err = _run(spec, tmp_path / "bm25")
+        assert_one_clear_line(code, err, "cannot write the artefact cache", "set HARNESS_CACHE_DIR")
     assert list(cache.iterdir()) == []
 
 

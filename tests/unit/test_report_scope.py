@@ -266,3 +266,26 @@ def test_a_snapshot_without_search_only_ratios_fails_the_search_only_gate_with_t
         "gate.latency.scope is search-only but the snapshot holds end-to-end ratios only: re-save it "
         "with `harness snapshot save` from a run of this version, or set scope: end-to-end"
     )
+
+
+def test_latency_verdicts_on_noisy_timings_say_so(tmp_path: Path) -> None:
+    snap = tmp_path / "snap.json"
+    save_snapshot(make_results(), snap, reference="bm25")
+    rules = merge_rules({"latency": {"clock": "wall", "max_growth": 0.5}})
+    report = run_gate(make_results(noisy="ivf@nprobe=64"), load_snapshot(snap), rules)
+    latency = {c.system: c for c in report.checks if c.kind == "latency"}
+    assert latency["ivf@nprobe=64"].verdict == "PASS"  # the verdict stands; the reader is told
+    assert latency["ivf@nprobe=64"].message.endswith("[timed on a busy machine: ivf@nprobe=64 noisy]")
+    assert "busy machine" not in latency["hnsw@efSearch=16"].message
+
+
+def test_the_markdown_summary_names_the_scope_and_the_noisy_cells(tmp_path: Path) -> None:
+    files = write_report(make_results(noisy="ivf@nprobe=1"), tmp_path / "r.html", ReportOptions(scope="search-only"))
+    md = files.markdown.read_text()
+    assert "| search p50 ms | search p95 ms | batch q/s | timing |" in md
+    noisy_row = (
+        "| ivf@nprobe=1 | 0.3500 ▼ | 0.037 | 0.043 | 80.0 | noisy: other processes kept 1.70 cores busy (limit 0.5)"
+    )
+    assert noisy_row + " (pass 2 of 3 kept) |" in md
+    assert "noisy: every timing pass of that cell was disturbed by the machine" in md
+    assert "ivf@nprobe=1 (noisy) (0.037 ms, 0.3500) → hnsw@efSearch=16" in md  # on the frontier, marked

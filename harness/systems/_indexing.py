@@ -40,13 +40,22 @@ def doc_text(doc: Doc, fields: Sequence[str]) -> str:
     return " ".join(parts[f] for f in fields if parts[f]).strip()
 
 
-def corpus_fingerprint(docs: Sequence[Doc]) -> str:
+_CORPUS_FINGERPRINTS: dict[str, str] = {}
+"""Dataset fingerprint -> corpus fingerprint: computed once per corpus and process, not once per
+stage and cell (a json.dumps per document: seconds at a million documents)."""
+
+
+def corpus_fingerprint(dataset: Dataset) -> str:
     """sha256 of the documents alone (ids, titles, texts, order): queries and qrels may change
-    without invalidating the document embeddings."""
+    without invalidating the document embeddings or indexes."""
+    known = _CORPUS_FINGERPRINTS.get(dataset.fingerprint)
+    if known is not None:
+        return known
     h = hashlib.sha256()
-    for d in docs:
+    for d in dataset.docs.values():
         h.update(json.dumps([d.doc_id, d.title, d.text], ensure_ascii=False).encode("utf-8"))
         h.update(b"\n")
+    _CORPUS_FINGERPRINTS[dataset.fingerprint] = h.hexdigest()
     return h.hexdigest()
 
 

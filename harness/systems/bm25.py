@@ -58,7 +58,7 @@ class BM25(Stage):
         except ValueError as exc:
             raise SystemConfigError(f"bm25 tokenizer: {exc}") from None
 
-    def _index_key(self, docs: Sequence[Doc]) -> str:
+    def _index_key(self) -> str:
         """Everything that changes the index bm25s builds (not `depth`: a search-time knob)."""
         import bm25s
 
@@ -67,7 +67,7 @@ class BM25(Stage):
             what="bm25-index",
             format=FORMAT,
             bm25s=bm25s.__version__,
-            corpus=corpus_fingerprint(docs),
+            corpus=corpus_fingerprint(self.ctx.dataset),
             **p.model_dump(include={"k1", "b", "method", "delta", "stemmer", "stopwords", "fields", "lower"}),
         )
 
@@ -116,7 +116,7 @@ class BM25(Stage):
         docs = corpus_docs(self.ctx.dataset, "BM25")
         self.tokenizer = self._tokenizer()
         blob, meta, cached = ArtefactStore().get_or_compute(
-            "bm25-index", self._index_key(docs), lambda: self._build(docs)
+            "bm25-index", self._index_key(), lambda: self._build(docs)
         )
         if cached:  # the tokenizer takes the stored vocabulary: queries map to the same ids
             retriever, self.doc_ids = unpack(blob, self.tokenizer)

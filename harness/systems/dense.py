@@ -229,7 +229,7 @@ class Dense(Stage):
         self.resolved = resolved
         self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress, resolved.spec.precision))
         store = ArtefactStore()
-        emb_key = embeddings_key(resolved, p, corpus_fingerprint(docs))
+        emb_key = embeddings_key(resolved, p, corpus_fingerprint(self.ctx.dataset))
 
         def encode() -> tuple[bytes, dict[str, Any]]:
             before = self.encoder.tokens

@@ -121,7 +121,7 @@ class Splade(Stage):
             backend=resolved.backend,
             precision=resolved.spec.precision,
             max_length=p.max_length or resolved.spec.max_length,
-            corpus=corpus_fingerprint(docs),
+            corpus=corpus_fingerprint(self.ctx.dataset),
             fields=list(p.fields),
         )
 

@@ -115,9 +115,7 @@ class BM25(Stage):
     def prepare(self) -> None:
         docs = corpus_docs(self.ctx.dataset, "BM25")
         self.tokenizer = self._tokenizer()
-        blob, meta, cached = ArtefactStore().get_or_compute(
-            "bm25-index", self._index_key(), lambda: self._build(docs)
-        )
+        blob, meta, cached = ArtefactStore().get_or_compute("bm25-index", self._index_key(), lambda: self._build(docs))
         if cached:  # the tokenizer takes the stored vocabulary: queries map to the same ids
             retriever, self.doc_ids = unpack(blob, self.tokenizer)
             self.retriever = retriever  # None for a corpus without a term: `search` never reads it

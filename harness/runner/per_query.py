@@ -119,11 +119,10 @@ PROBE_S = 0.2
 """How long the machine is watched before a pass to see which cores are free."""
 
 
-def _pass_threads() -> int | None:
+def _pass_threads(cell: int | None) -> int | None:
     """The count the next pass runs at: the cell's, less the cores other processes hold now."""
-    cell = applied_threads()
-    if cell is None:
-        return None
+    if cell is None or cell == 1:  # unmanaged, or nothing to take away: no need to watch
+        return cell
     probe = LoadProbe()
     time.sleep(PROBE_S)
     return cores_for_timing(cell, probe.stop().others_cpu)
@@ -132,7 +131,7 @@ def _pass_threads() -> int | None:
 def _one_pass(timed: Sequence[Query], cfg: LatencyConfig, search: Search, stages: int) -> QueryClock:
     clock = QueryClock(stages)
     cell = applied_threads()
-    clock.threads = _pass_threads()
+    clock.threads = _pass_threads(cell)
     if clock.threads is not None and clock.threads != cell:
         use_threads(clock.threads)
     probe = LoadProbe()

@@ -30,14 +30,13 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from _timed import timed
 
 REPO = Path(__file__).resolve().parent.parent
 RATIO_MAX = 0.5
@@ -53,20 +52,6 @@ systems:
   bm25-ce: [{{type: use, system: bm25, depth: 100}}, {{type: rerank, top: 100}}]
 latency: {{mode: off}}
 """
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall s, child CPU s, stdout) of a subprocess that must succeed."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"{cmd[2:4]} failed with exit code {proc.returncode}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, proc.stdout
 
 
 def beir_folder(data_root: Path, qids: list[str], folder: Path) -> None:

@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _timed import timed
 
 REPO = Path(__file__).resolve().parent.parent
 POOL = Path("msmarco") / "trec-dl"
@@ -151,24 +151,18 @@ def harness_run(spec: Path, out: Path, cache: Path, data_root: Path) -> dict[str
     rss_file = out.with_name(out.name + ".maxrss")
     if TIME_BIN.exists():
         cmd = [str(TIME_BIN), "-f", "%M", "-o", str(rss_file), *cmd]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"harness run {spec} failed with exit code {proc.returncode}")
+    wall, cpu, _ = timed(cmd, env)
     if TIME_BIN.exists():
         rss_kib, rss_source = int(rss_file.read_text(encoding="utf-8").split()[-1]), "/usr/bin/time %M"
     else:
-        rss_kib, rss_source = after.ru_maxrss, "max ru_maxrss over children so far"
+        rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss_source = "max ru_maxrss over children so far"
     cell = json.loads((out / "results.json").read_text(encoding="utf-8"))["cells"][0]
     run_file = next((out / "runs").glob("*/bm25.trec.gz"))
     offline = cell["timing"].get("offline") or {}
     return {
         "wall_s": round(wall, 2),
-        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
+        "cpu_s": round(cpu, 2),
         "peak_rss_mb": round(rss_kib * 1024 / 1e6, 1),
         "p50_ms": cell["timing"]["latency"]["p50"],
         "prepare_s": offline.get("prepare_s"),

@@ -242,6 +242,8 @@ def test_a_search_only_report_renders_in_chromium(tmp_path: Path) -> None:
     assert "scope <code>search-only</code> (query encoding left out)" in dom
     assert "without query encoding (search only)" in dom
     assert '<span class="tag noisy">noisy</span>' in dom
+    # hnsw@efSearch=16 by hand: mean 98/8 (encode) + 0.05 * 1.35 (search) + 0.01 = 12.3275; p50 of
+    # the sums 12.09; encode p50 12.0; search p50 at position 3.5 = 0.05 * 1.35 = 0.0675
     assert 'dense: 12.33 / 12.09 <span class="muted">(encode 12.00, search 0.068)</span>' in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000
@@ -283,6 +285,8 @@ def test_the_markdown_summary_names_the_scope_and_the_noisy_cells(tmp_path: Path
     files = write_report(make_results(noisy="ivf@nprobe=1"), tmp_path / "r.html", ReportOptions(scope="search-only"))
     md = files.markdown.read_text()
     assert "| search p50 ms | search p95 ms | batch q/s | timing |" in md
+    # ivf@nprobe=1 search-only samples by hand: 0.02 * (1 + i/10) + 0.01 = 0.030, 0.032, ..., 0.044;
+    # p50 at position 3.5 = 0.037, p95 at 6.65 = 0.042 + 0.65 * 0.002 = 0.0433
     noisy_row = (
         "| ivf@nprobe=1 | 0.3500 ▼ | 0.037 | 0.043 | 80.0 | noisy: other processes kept 1.70 cores busy (limit 0.5)"
     )

@@ -7,18 +7,21 @@ that never hold a word more often than their source). Corpora are BEIR folders i
 (gzip with mtime=0, so a size and seed always give the same bytes), reused when already built.
 
 Per size, one BM25 system (k1=0.9, b=0.4, depth 1000; nDCG@10, R@100; per-query latency) runs in
-a `harness run` subprocess twice, each into a fresh output folder: cold (empty HARNESS_CACHE_DIR)
-then warm (the same cache again). Measured per run: wall time, the child's CPU time (user + sys,
+a `harness run` subprocess three times, each into a fresh output folder: cold (empty
+HARNESS_CACHE_DIR: the corpus is converted into its document store and the index built), warm
+(the same cache again), and cold with the corpus read into memory (HARNESS_CORPUS_IN_MEMORY=1,
+another empty cache: the path before the document store). `--backend` picks bm25s's backend
+(auto: numba when installed). Measured per run: wall time, the child's CPU time (user + sys,
 getrusage(RUSAGE_CHILDREN) deltas), the child's peak RSS (`/usr/bin/time -f %M` when present, else
 the largest ru_maxrss of any child so far; `rss_source` says which), per-query p50 and nDCG@10 from
-results.json, the harness's own offline prepare/build seconds, and the run file's sha256 (cold and
-warm must be byte-identical). Growth exponents are log-log least-squares slopes against size.
+results.json, the harness's own offline prepare/build seconds, and the run file's sha256 (cold,
+warm and in-memory must be byte-identical). Growth exponents are log-log least-squares slopes against size.
 
 Goals (issue "MS MARCO scale on one machine"): peak RSS at 1M <= 1.2 GB (1.2e9 bytes; MB below
-are 1e6 bytes), warm wall time at 1M <= 10% of cold, cold and warm runs identical. Prints one
+are 1e6 bytes), warm wall time at 1M <= 10% of cold, the three runs identical. Prints one
 JSON line; the goals are reported, not enforced: exit code 0 unless a run fails.
 
-    python benchmarks/corpus_scale.py [--sizes 27k,100k] [--workdir DIR] [--seed 0]
+    python benchmarks/corpus_scale.py [--sizes 27k,100k] [--workdir DIR] [--seed 0] [--backend numpy]
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ SPEC = """name: corpus-scale-{label}
 datasets: [{{path: "{corpus}", split: {split}, name: {split}}}]
 measures: [nDCG@10, R@100]
 systems:
-  bm25: {{type: bm25, k1: 0.9, b: 0.4, depth: 1000}}
+  bm25: {{type: bm25, k1: 0.9, b: 0.4, depth: 1000, backend: {backend}}}
 latency: {{mode: per-query, warmup: 5}}
 """
 
@@ -143,10 +146,12 @@ def build_corpus(pool: Path, dest: Path, size: int, seed: int, lines: list[bytes
     return time.perf_counter() - t0
 
 
-def harness_run(spec: Path, out: Path, cache: Path, data_root: Path) -> dict[str, Any]:
-    """One `harness run SPEC -o OUT -q` subprocess into a fresh OUT; its costs and results."""
+def harness_run(spec: Path, out: Path, cache: Path, data_root: Path, in_memory: bool = False) -> dict[str, Any]:
+    """One `harness run SPEC -o OUT -q` subprocess into a fresh OUT; its costs and results.
+    `in_memory`: the corpus read into Python objects, not through its document store."""
     shutil.rmtree(out, ignore_errors=True)  # fresh output folder: nothing is resumed
     env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
+    env["HARNESS_CORPUS_IN_MEMORY"] = "1" if in_memory else "0"
     cmd = [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q"]
     rss_file = out.with_name(out.name + ".maxrss")
     if TIME_BIN.exists():
@@ -168,6 +173,7 @@ def harness_run(spec: Path, out: Path, cache: Path, data_root: Path) -> dict[str
         "prepare_s": offline.get("prepare_s"),
         "build_s": offline.get("build_s"),
         "index_cached": offline.get("cached"),
+        "bm25_backend": cell["timing"]["stages"][0]["costs"].get("backend"),
         "rss_source": rss_source,
         "ndcg10": cell["aggregate"]["nDCG@10"],
         "sha256": hashlib.sha256(run_file.read_bytes()).hexdigest(),
@@ -179,23 +185,31 @@ def measure_size(label: str, size: int, args: argparse.Namespace, work: Path, li
     corpus = work / f"corpus-{size}-seed{args.seed}"
     build_s = build_corpus(args.data_root / POOL, corpus, size, args.seed, lines)
     spec = work / f"spec-{size}.yaml"
-    spec.write_text(SPEC.format(label=label, corpus=corpus, split=SPLIT), encoding="utf-8")
+    spec.write_text(SPEC.format(label=label, corpus=corpus, split=SPLIT, backend=args.backend), encoding="utf-8")
     cache = work / f"cache-{size}"
     shutil.rmtree(cache, ignore_errors=True)  # cold: an empty artefact cache
     cache.mkdir(parents=True)
     cold = harness_run(spec, work / f"out-{size}-cold", cache, args.data_root)
     warm = harness_run(spec, work / f"out-{size}-warm", cache, args.data_root)
-    identical = cold.pop("sha256") == warm.pop("sha256")
+    memory_cache = work / f"cache-{size}-in-memory"
+    shutil.rmtree(memory_cache, ignore_errors=True)
+    memory = harness_run(spec, work / f"out-{size}-in-memory", memory_cache, args.data_root, in_memory=True)
+    identical = cold["sha256"] == warm["sha256"] == memory["sha256"]
+    for r in (cold, warm, memory):
+        r.pop("sha256")
     ndcg = cold.pop("ndcg10")
     warm_ndcg = warm.pop("ndcg10")
     rss_source = cold.pop("rss_source")
     warm.pop("rss_source")
+    memory.pop("rss_source")
+    memory.pop("ndcg10")
     row = {
         "size": size,
         "label": label,
         "corpus_build_s": round(build_s, 1),
         "cold": cold,
         "warm": warm,
+        "in_memory_cold": memory,
         "warm_over_cold": round(warm["wall_s"] / cold["wall_s"], 3),
         "identical_runs": identical,
         "ndcg10": round(ndcg, 4),
@@ -221,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="27k,100k,300k,1M", help="comma-separated corpus sizes (27k = the pool)")
     ap.add_argument("--workdir", type=Path, default=None, help="corpora, caches and outputs (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backend", choices=["auto", "numpy", "numba"], default="auto", help="bm25s backend")
     default_root = os.environ.get("HARNESS_DATA_ROOT", REPO.parent / "shared" / "data")
     ap.add_argument("--data-root", type=Path, default=Path(default_root))
     args = ap.parse_args(argv)
@@ -234,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "corpus_scale",
         "seed": args.seed,
+        "backend": args.backend,
         "workdir": str(work),
         "rows": rows,
         "exponents": {

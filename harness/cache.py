@@ -2,10 +2,11 @@
 
 Layout: <root>/<kind>/<key[:2]>/<key>.bin with a sidecar <key>.json holding the sha256 of the
 bytes and free-form metadata (e.g. the seconds it took to compute, so that a cached stage
-can still report its cost); stores that grow in place (the re-ranker's pair scores) are
-<root>/<kind>/<key>.sqlite3. Writes are atomic; a per-entry file lock makes two processes
-sharing the store compute an entry once; a corrupted entry is detected, discarded with a
-warning and rebuilt.
+can still report its cost); entries that are read in place, memory-mapped (a corpus's document
+store, a BM25 index), are a folder <key>.d of files whose sha256s the sidecar holds; stores that
+grow in place (the re-ranker's pair scores) are <root>/<kind>/<key>.sqlite3. Writes are atomic;
+a per-entry file lock makes two processes sharing the store compute an entry once; a corrupted
+entry is detected, discarded with a warning and rebuilt.
 
 The root holds a CACHEDIR.TAG (https://bford.info/cachedir/) naming harness, written when the
 store first writes there: `clear` empties only a folder so marked (or one holding nothing but
@@ -19,19 +20,28 @@ import io
 import json
 import os
 import re
+import shutil
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from filelock import FileLock
 
 from harness.errors import CacheError
-from harness.fsutil import Destination, atomic_write_bytes, atomic_write_text, writable_folder, write_error
+from harness.fsutil import (
+    Destination,
+    atomic_write_bytes,
+    atomic_write_text,
+    sha256_file,
+    writable_folder,
+    write_error,
+)
 
 CACHE_ENV = "HARNESS_CACHE_DIR"
+_T = TypeVar("_T")
 
 
 def default_root() -> Path:
@@ -59,6 +69,7 @@ _TMP = r"\.[a-z0-9_]+\.tmp"  # fsutil's temporary files: .<name>.<random>.tmp
 _KIND = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _KEY = re.compile(r"[0-9a-f]{64}")
 _ENTRY_FILE = re.compile(rf"(?P<key>[0-9a-f]{{64}})\.(bin|json|lock)|\.(?P<tmpkey>[0-9a-f]{{64}})\.(bin|json){_TMP}")
+_ENTRY_DIR = re.compile(rf"(?P<key>[0-9a-f]{{64}})\.d|\.(?P<tmpkey>[0-9a-f]{{64}})\.d{_TMP}")
 _DB_FILE = re.compile(r"[0-9a-f]{64}\.sqlite3(-wal|-shm|-journal|\.lock)?")
 _ROOT_FILE = re.compile(rf"{re.escape(MARKER)}|\.{re.escape(MARKER)}{_TMP}|\.harness-probe-[a-z0-9_]+\.tmp")
 
@@ -161,20 +172,91 @@ class ArtefactStore:
         # The sidecar is written last: an entry without it is incomplete and never read.
         atomic_write_text(meta_path, json.dumps(record, sort_keys=True), self.dest)
 
+    def folder(self, kind: str, key: str) -> Path | None:
+        """The folder entry's path, or None if absent or corrupted (each file's size and sha256
+        are checked against the sidecar, streamed: a big entry is hashed, never read into memory)."""
+        data_path, meta_path, _ = self._paths(kind, key)
+        folder = data_path.with_suffix(".d")
+        if not folder.is_dir() or not meta_path.is_file():
+            return None
+        try:
+            record = json.loads(meta_path.read_text(encoding="utf-8"))
+            files = record["files"]
+            ok = isinstance(files, dict) and sorted(files) == sorted(p.name for p in folder.iterdir())
+            ok = ok and all(
+                (folder / name).stat().st_size == f["size"] and sha256_file(folder / name) == f["sha256"]
+                for name, f in files.items()
+            )
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            warnings.warn(
+                f"cache entry {kind}/{key[:12]} is corrupted or truncated; discarding and rebuilding",
+                stacklevel=2,
+            )
+            with suppress(OSError):
+                meta_path.unlink(missing_ok=True)
+                shutil.rmtree(folder)
+            return None
+        return folder
+
+    def folder_or_build(
+        self, kind: str, key: str, build: Callable[[Path], dict[str, Any]]
+    ) -> tuple[Path, dict[str, Any], bool]:
+        """(folder, meta, was_cached) of a folder entry; `build(tmp)` writes the files into an
+        empty folder and returns the metadata. The folder is renamed into place when complete
+        and the sidecar written last, so a half-built entry is never read."""
+        return self._once(kind, key, lambda: self.folder(kind, key), lambda: self._build_folder(kind, key, build))
+
+    def _build_folder(
+        self, kind: str, key: str, build: Callable[[Path], dict[str, Any]]
+    ) -> tuple[Path, dict[str, Any]]:
+        data_path, meta_path, _ = self._paths(kind, key)
+        final = data_path.with_suffix(".d")
+        tmp = final.parent / f".{key}.d.{os.getpid()}_{os.urandom(4).hex()}.tmp"
+        try:
+            tmp.mkdir(parents=True)
+            meta = build(tmp)
+            files: dict[str, dict[str, Any]] = {
+                p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())
+            }
+            if final.exists():  # a corrupted or unfinished entry whose removal failed before
+                shutil.rmtree(final)
+            tmp.rename(final)
+        except OSError as exc:
+            raise write_error(final, exc, self.dest) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        record = {"files": files, "size": sum(int(f["size"]) for f in files.values()), "meta": meta}
+        atomic_write_text(meta_path, json.dumps(record, sort_keys=True), self.dest)
+        return final, meta
+
     def get_or_compute(
         self, kind: str, key: str, compute: Callable[[], tuple[bytes, dict[str, Any]]]
     ) -> tuple[bytes, dict[str, Any], bool]:
-        """(bytes, meta, was_cached). Under the entry's lock, so concurrent callers compute once."""
-        hit = self.get(kind, key)
+        """(bytes, meta, was_cached)."""
+
+        def make() -> tuple[bytes, dict[str, Any]]:
+            data, meta = compute()
+            self.put(kind, key, data, meta)
+            return data, meta
+
+        return self._once(kind, key, lambda: self.get(kind, key), make)
+
+    def _once(
+        self, kind: str, key: str, find: Callable[[], _T | None], make: Callable[[], tuple[_T, dict[str, Any]]]
+    ) -> tuple[_T, dict[str, Any], bool]:
+        """The entry `find` reads, else the one `make` stores, under the entry's lock and looked
+        for again once it is held: concurrent callers make it once."""
+        hit = find()
         if hit is not None:
             return hit, self.meta(kind, key) or {}, True
         with self.lock(kind, key):
-            hit = self.get(kind, key)
+            hit = find()
             if hit is not None:
                 return hit, self.meta(kind, key) or {}, True
-            data, meta = compute()
-            self.put(kind, key, data, meta)
-            return data, meta, False
+            value, meta = make()
+            return value, meta, False
 
     def owned_files(self, kind: str | None = None) -> list[Path]:
         """The files of the store's layout under the root (all kinds, or one): what it wrote."""
@@ -188,6 +270,10 @@ class ArtefactStore:
                     m = _ENTRY_FILE.fullmatch(p.name)
                     if len(shard.name) == 2 and m and (m["key"] or m["tmpkey"])[:2] == shard.name:
                         out.append(p)
+                for sub in _subfolders(shard):
+                    m = _ENTRY_DIR.fullmatch(sub.name)
+                    if len(shard.name) == 2 and m and (m["key"] or m["tmpkey"])[:2] == shard.name:
+                        out.extend(_plain_files(sub))
         return out
 
     def foreign_files(self) -> list[Path]:
@@ -238,8 +324,8 @@ class ArtefactStore:
                 size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
                 out.append(Entry(path.parent.name, path.stem, size, {"path": str(path), "format": "sqlite"}))
                 continue
-            if path.suffix != ".json" or path.name.startswith("."):
-                continue
+            if path.suffix != ".json" or not _KEY.fullmatch(path.stem) or len(path.parent.name) != 2:
+                continue  # not a sidecar: a temporary file, or a file inside a folder entry
             try:
                 m = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -258,8 +344,10 @@ class ArtefactStore:
         owned = self.owned_files(kind)
         for path in owned:
             path.unlink(missing_ok=True)
-        # The layout's folders that held those files go too once empty (rmdir spares any other).
-        for folder in sorted({f for p in owned for f in (p.parent, p.parent.parent)}, reverse=True):
+        # The layout's folders that held those files go too once empty (rmdir spares any other);
+        # a folder entry's files sit one level deeper.
+        held = {f for p in owned for f in (p.parent, p.parent.parent, p.parent.parent.parent)}
+        for folder in sorted(held, key=lambda f: len(f.parts), reverse=True):
             if folder != self.root:
                 with suppress(OSError):
                     folder.rmdir()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,22 +95,47 @@ def _text(obj: dict[str, Any], key: str, what: str, path: Path, lineno: int) -> 
     return value
 
 
-def read_corpus(path: Path) -> dict[str, Doc]:
-    """corpus.jsonl(.gz): `{"_id", "title", "text"}` per line. A missing or null title/text is
-    empty text; a repeated id is an error naming both lines."""
-    docs: dict[str, Doc] = {}
+CORPUS_READER = "beir-jsonl/1"
+"""Names `iter_corpus` and its rules in the key of a corpus's document store: change it whenever
+the same bytes would be read into different documents."""
+
+
+def iter_corpus(path: Path) -> Iterator[Doc]:
+    """corpus.jsonl(.gz): `{"_id", "title", "text"}` per line, in file order. A missing or null
+    title/text is empty text; a repeated id is an error naming both lines."""
     first_line: dict[str, int] = {}
     for lineno, obj in _json_objects(path, "corpus", ("_id",)):
         did = _id(obj, "document", path, lineno)
-        if did in docs:
+        if did in first_line:
             raise duplicate_id("document", did, first_line[did], path, lineno)
-        docs[did] = Doc(
-            did, _text(obj, "title", "document", path, lineno), _text(obj, "text", "document", path, lineno)
-        )
         first_line[did] = lineno
-    if not docs:
+        yield Doc(did, _text(obj, "title", "document", path, lineno), _text(obj, "text", "document", path, lineno))
+    if not first_line:
         raise DataError("corpus file has no documents", path=path)
-    return docs
+
+
+def read_corpus(path: Path) -> dict[str, Doc]:
+    """The corpus file's documents in memory (`iter_corpus`'s rules)."""
+    return {doc.doc_id: doc for doc in iter_corpus(path)}
+
+
+IN_MEMORY_ENV = "HARNESS_CORPUS_IN_MEMORY"
+
+
+def open_corpus(path: Path) -> Mapping[str, Doc]:
+    """The corpus file's documents from its document store in the artefact cache (converted on
+    first use); in memory when the cache cannot be written, with a warning, or when
+    $HARNESS_CORPUS_IN_MEMORY is 1 (the same documents either way: benchmarks compare the two)."""
+    from harness.data.doc_store import open_store
+    from harness.errors import CacheError
+
+    if os.environ.get(IN_MEMORY_ENV) == "1":
+        return read_corpus(path)
+    try:
+        return open_store(path, iter_corpus, CORPUS_READER)
+    except CacheError as exc:
+        warnings.warn(f"{exc}; reading the corpus {path} into memory instead", stacklevel=2)
+        return read_corpus(path)
 
 
 def read_queries(path: Path) -> dict[str, Query]:
@@ -123,7 +150,7 @@ def read_queries(path: Path) -> dict[str, Query]:
     return queries
 
 
-def load_beir(folder: Path, split: str) -> tuple[dict[str, Doc], dict[str, Query], dict[str, dict[str, int]]]:
+def load_beir(folder: Path, split: str) -> tuple[Mapping[str, Doc], dict[str, Query], dict[str, dict[str, int]]]:
     if not folder.is_dir():
         raise DataError("dataset folder not found", path=folder, hint="check the path or the data root")
     cfile = corpus_file(folder)
@@ -135,4 +162,4 @@ def load_beir(folder: Path, split: str) -> tuple[dict[str, Doc], dict[str, Query
         raise DataError(f"no qrels for split '{split}'", path=qrels_path, hint=f"splits here: {known}")
     queries = read_queries(folder / "queries.jsonl")
     qrels = read_qrels(qrels_path)
-    return read_corpus(cfile), queries, qrels
+    return open_corpus(cfile), queries, qrels

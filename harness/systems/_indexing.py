@@ -7,11 +7,12 @@ A private module: the stage registry does not load modules whose name starts wit
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 from harness.data.dataset import Dataset
+from harness.data.doc_store import DocStore, doc_line
 from harness.errors import SystemConfigError
 from harness.records import Doc
 
@@ -34,6 +35,21 @@ def corpus_docs(dataset: Dataset, stage: str) -> list[Doc]:
     return docs
 
 
+def corpus_batches(dataset: Dataset, stage: str, size: int = 16_384) -> Iterator[list[Doc]]:
+    """The dataset's documents in corpus order, a batch at a time (a document store's own record
+    batches): what a stage that reads the whole corpus once streams, so that its memory is one
+    batch and not the corpus. An error naming `stage` when there are none."""
+    docs = dataset.docs
+    if not docs:
+        corpus_docs(dataset, stage)
+    if isinstance(docs, DocStore):
+        yield from docs.batches()
+        return
+    values = iter(docs.values())
+    while batch := list(islice(values, size)):
+        yield batch
+
+
 def doc_text(doc: Doc, fields: Sequence[str]) -> str:
     """The fields joined by a space, empty ones skipped (BEIR's title + ' ' + text)."""
     parts = {"title": doc.title, "text": doc.text}
@@ -48,13 +64,14 @@ stage and cell (a json.dumps per document: seconds at a million documents)."""
 def corpus_fingerprint(dataset: Dataset) -> str:
     """sha256 of the documents alone (ids, titles, texts, order): queries and qrels may change
     without invalidating the document embeddings or indexes."""
+    if isinstance(dataset.docs, DocStore):  # computed when the store was written
+        return dataset.docs.fingerprint
     known = _CORPUS_FINGERPRINTS.get(dataset.fingerprint)
     if known is not None:
         return known
     h = hashlib.sha256()
     for d in dataset.docs.values():
-        h.update(json.dumps([d.doc_id, d.title, d.text], ensure_ascii=False).encode("utf-8"))
-        h.update(b"\n")
+        h.update(doc_line(d))
     _CORPUS_FINGERPRINTS[dataset.fingerprint] = h.hexdigest()
     return h.hexdigest()
 

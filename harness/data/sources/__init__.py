@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,7 +15,7 @@ from harness.records import Doc, Query
 
 @dataclass(frozen=True)
 class Loaded:
-    docs: dict[str, Doc]
+    docs: Mapping[str, Doc]
     queries: dict[str, Query]
     qrels: dict[str, dict[str, int]]
     location: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.data.beir_files import read_corpus
+from harness.data.beir_files import open_corpus
 from harness.data.ref import DatasetRef
 from harness.data.sources import SOURCES, Loaded
 from harness.data.trec import read_qrels, read_topics
@@ -22,7 +22,7 @@ class TrecFiles:
         assert ref.qrels is not None
         queries = read_topics(Path(ref.topics))
         qrels = read_qrels(Path(ref.qrels))
-        docs = read_corpus(Path(ref.corpus)) if ref.corpus else {}
+        docs = open_corpus(Path(ref.corpus)) if ref.corpus else {}
         return Loaded(docs, queries, qrels, f"{ref.topics}+{ref.qrels}")
 
 

@@ -7,9 +7,9 @@ A private module: the stage registry does not load modules whose name starts wit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from harness.data.dataset import Dataset
 from harness.data.doc_store import DocStore, doc_line
@@ -20,34 +20,63 @@ if TYPE_CHECKING:  # bm25 shares this module and needs no model code
     from harness.models.encoding import TextEncoder
     from harness.models.locate import ResolvedModel
 
+T = TypeVar("T")
 TextField = Literal["title", "text"]
 DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
 
 
-def corpus_docs(dataset: Dataset, stage: str) -> list[Doc]:
-    """The dataset's documents in corpus order; an error naming `stage` when there are none."""
-    docs = list(dataset.docs.values())
-    if not docs:
+ENCODE_CHUNK = 65_536
+"""Documents per encoder call. A call sorts its texts by token count into batches; a corpus up to
+this size is one call, a larger one is read a chunk at a time, so that the texts held are one
+chunk's and not the corpus's. Chunked, the batches (and so the last bits of an embedding) differ
+from one call over the corpus: `chunking` puts the chunk size into the cache key then."""
+
+
+def _require_docs(dataset: Dataset, stage: str) -> None:
+    if not dataset.docs:
         raise SystemConfigError(
             f"dataset '{dataset.name}' has no documents to index",
             hint=f"{stage} needs a corpus; give the dataset a corpus file",
         )
-    return docs
+
+
+def corpus_ids(dataset: Dataset, stage: str) -> list[str]:
+    """The dataset's document ids in corpus order (a document store reads only its id column);
+    an error naming `stage` when there are none."""
+    _require_docs(dataset, stage)
+    return list(dataset.docs)
 
 
 def corpus_batches(dataset: Dataset, stage: str, size: int = 16_384) -> Iterator[list[Doc]]:
-    """The dataset's documents in corpus order, a batch at a time (a document store's own record
-    batches): what a stage that reads the whole corpus once streams, so that its memory is one
-    batch and not the corpus. An error naming `stage` when there are none."""
-    docs = dataset.docs
-    if not docs:
-        corpus_docs(dataset, stage)
-    if isinstance(docs, DocStore):
-        yield from docs.batches()
-        return
-    values = iter(docs.values())
+    """The dataset's documents in corpus order, `size` at a time: what a stage that reads the
+    whole corpus once streams (a document store reads one record batch at a time), so that its
+    memory is a batch and not the corpus. An error naming `stage` when there are none."""
+    _require_docs(dataset, stage)
+    values = iter(dataset.docs.values())
     while batch := list(islice(values, size)):
         yield batch
+
+
+def chunking(dataset: Dataset) -> dict[str, int]:
+    """The cache-key part of `ENCODE_CHUNK`: empty when the corpus is one chunk (one encoder call
+    over the whole corpus, as before chunks existed), else the chunk size."""
+    return {"encode_chunk": ENCODE_CHUNK} if len(dataset.docs) > ENCODE_CHUNK else {}
+
+
+def encode_corpus(
+    dataset: Dataset, stage: str, fields: Sequence[str], encode: Callable[[list[str]], T], progress: bool
+) -> Iterator[T]:
+    """`encode` over the corpus's texts, one `ENCODE_CHUNK` of documents per call, in order."""
+    from tqdm import tqdm
+
+    chunks = -(-len(dataset.docs) // ENCODE_CHUNK)
+    bar = tqdm(
+        total=chunks, desc=f"{stage}: corpus chunks", unit="chunk", leave=False, disable=not progress or chunks < 2
+    )
+    for batch in corpus_batches(dataset, stage, ENCODE_CHUNK):
+        yield encode([doc_text(d, fields) for d in batch])
+        bar.update()
+    bar.close()
 
 
 def doc_text(doc: Doc, fields: Sequence[str]) -> str:

@@ -38,9 +38,10 @@ from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageP
 from harness.systems._indexing import (
     DEFAULT_FIELDS,
     TextField,
-    corpus_docs,
+    chunking,
     corpus_fingerprint,
-    doc_text,
+    corpus_ids,
+    encode_corpus,
     encoding_costs,
 )
 from harness.threads import applied_threads
@@ -131,7 +132,7 @@ class DenseParams(RetrieverParams):
         )
 
 
-def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str) -> str:
+def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str, chunks: Mapping[str, int]) -> str:
     spec = resolved.spec
     return make_key(
         what="dense-doc-embeddings",
@@ -145,6 +146,7 @@ def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str) ->
         max_length=params.max_length or spec.max_length,
         corpus=corpus,
         fields=list(params.fields),
+        **chunks,
     )
 
 
@@ -223,23 +225,30 @@ class Dense(Stage):
         threads = p.threads or applied_threads()
         if threads:  # FAISS may be imported only now, after the pipeline set the threads
             faiss.omp_set_num_threads(threads)
-        docs = corpus_docs(self.ctx.dataset, "dense retrieval")
-        self.doc_ids = [d.doc_id for d in docs]
+        self.doc_ids = corpus_ids(self.ctx.dataset, "dense retrieval")
+        n_docs = len(self.doc_ids)
         resolved = self._resolved()
         self.resolved = resolved
         self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress, resolved.spec.precision))
         store = ArtefactStore()
-        emb_key = embeddings_key(resolved, p, corpus_fingerprint(self.ctx.dataset))
+        emb_key = embeddings_key(resolved, p, corpus_fingerprint(self.ctx.dataset), chunking(self.ctx.dataset))
 
         def encode() -> tuple[bytes, dict[str, Any]]:
             before = self.encoder.tokens
             t0 = time.perf_counter()
-            emb = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
+            emb: Any = None
+            row = 0
+            chunks = encode_corpus(self.ctx.dataset, "dense", p.fields, self.encoder.encode_docs, self.progress)
+            for part in chunks:
+                if emb is None:  # one array filled chunk by chunk: never the corpus twice
+                    emb = np.empty((n_docs, part.shape[1]), dtype=np.float32)
+                emb[row : row + len(part)] = part
+                row += len(part)
             seconds = time.perf_counter() - t0
             return array_to_bytes(np.ascontiguousarray(emb, dtype=np.float32)), {
                 "seconds": seconds,
                 "tokens": self.encoder.tokens - before,
-                "docs": len(docs),
+                "docs": n_docs,
                 "dim": int(emb.shape[1]),
                 "model": resolved.describe(),
                 "dataset": self.ctx.dataset.name,
@@ -247,10 +256,10 @@ class Dense(Stage):
 
         data, emb_meta, emb_cached = store.get_or_compute("embeddings", emb_key, encode)
         emb = bytes_to_array(data)
-        if emb.shape[0] != len(docs):
-            raise SystemConfigError(f"cached embeddings hold {emb.shape[0]} rows for {len(docs)} documents")
+        if emb.shape[0] != n_docs:
+            raise SystemConfigError(f"cached embeddings hold {emb.shape[0]} rows for {n_docs} documents")
 
-        build = p.build_params(len(docs))
+        build = p.build_params(n_docs)
         if p.index == "flat":
             t0 = time.perf_counter()
             self.index = build_index(p, emb)
@@ -273,8 +282,8 @@ class Dense(Stage):
         self.costs = {
             **encoding,
             "dim": int(emb.shape[1]),
-            "docs": len(docs),
-            "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
+            "docs": n_docs,
+            "docs_per_s": n_docs / encode_s if encode_s > 0 else None,
             "index": p.index,
             "index_build_s": index_s,
             "build_s": encode_s + index_s,

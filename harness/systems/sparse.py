@@ -26,9 +26,10 @@ from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageP
 from harness.systems._indexing import (
     DEFAULT_FIELDS,
     TextField,
-    corpus_docs,
+    chunking,
     corpus_fingerprint,
-    doc_text,
+    corpus_ids,
+    encode_corpus,
     encoding_costs,
 )
 
@@ -101,8 +102,8 @@ class Splade(Stage):
 
     def prepare(self) -> None:
         p = self.params
-        docs = corpus_docs(self.ctx.dataset, "SPLADE")
-        self.doc_ids = [d.doc_id for d in docs]
+        self.doc_ids = corpus_ids(self.ctx.dataset, "SPLADE")
+        n_docs = len(self.doc_ids)
         resolved = self._resolve(p, self.ctx)
         self.encoder: SparseEncoderModel = load_sparse_encoder(
             resolved,
@@ -123,17 +124,21 @@ class Splade(Stage):
             max_length=p.max_length or resolved.spec.max_length,
             corpus=corpus_fingerprint(self.ctx.dataset),
             fields=list(p.fields),
+            **chunking(self.ctx.dataset),
         )
 
         def encode() -> tuple[bytes, dict[str, Any]]:
             before = self.encoder.tokens
             t0 = time.perf_counter()
-            mat = self.encoder.encode_docs([doc_text(d, p.fields) for d in docs])
+            import scipy.sparse
+
+            parts = list(encode_corpus(self.ctx.dataset, "SPLADE", p.fields, self.encoder.encode_docs, self.progress))
+            mat = parts[0] if len(parts) == 1 else scipy.sparse.vstack(parts, format="csr")
             seconds = time.perf_counter() - t0
             return sparse_to_bytes(mat), {
                 "seconds": seconds,
                 "tokens": self.encoder.tokens - before,
-                "docs": len(docs),
+                "docs": n_docs,
                 "nnz": int(mat.nnz),
                 "model": resolved.describe(),
                 "dataset": self.ctx.dataset.name,
@@ -142,19 +147,19 @@ class Splade(Stage):
         data, meta, cached = ArtefactStore().get_or_compute("sparse-vectors", key, encode)
         t0 = time.perf_counter()
         doc_vectors = bytes_to_sparse(data)
-        if doc_vectors.shape[0] != len(docs):
-            raise SystemConfigError(f"cached sparse vectors hold {doc_vectors.shape[0]} rows for {len(docs)} documents")
+        if doc_vectors.shape[0] != n_docs:
+            raise SystemConfigError(f"cached sparse vectors hold {doc_vectors.shape[0]} rows for {n_docs} documents")
         self.postings = doc_vectors.T.tocsr()  # term -> documents
         index_s = time.perf_counter() - t0
         encoding = encoding_costs(p.model, resolved, self.encoder, meta, batch_size=p.batch_size, threads=p.threads)
         encode_s = encoding["encode_s"]
         self.costs = {
             **encoding,
-            "docs": len(docs),
+            "docs": n_docs,
             "vocab": int(doc_vectors.shape[1]),
             "nnz": int(doc_vectors.nnz),
-            "terms_per_doc": doc_vectors.nnz / len(docs),
-            "docs_per_s": len(docs) / encode_s if encode_s > 0 else None,
+            "terms_per_doc": doc_vectors.nnz / n_docs,
+            "docs_per_s": n_docs / encode_s if encode_s > 0 else None,
             "index_build_s": index_s,
             "build_s": encode_s + index_s,
             "index_bytes": len(data),

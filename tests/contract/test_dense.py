@@ -149,3 +149,34 @@ def test_faiss_rejections_are_config_errors(scifact_slice: Dataset, data_root: P
         make(scifact_slice, data_root, index="ivfpq", nlist=4, m=7)
     with pytest.raises(SystemConfigError, match=r"nlist=1000 exceeds the 200 documents"):
         make(scifact_slice, data_root, index="ivf", nlist=1000)
+
+
+def test_a_corpus_larger_than_a_chunk_is_encoded_chunk_by_chunk(
+    exact: Dense, scifact_slice: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 64 documents a chunk, the 200 documents are read and encoded in four encoder calls,
+    in corpus order: each row is its document's embedding (batches of other lengths change only
+    the last bits of bf16), and the chunk size is part of the cache key."""
+    import harness.systems._indexing as indexing
+
+    monkeypatch.setattr(indexing, "ENCODE_CHUNK", 64)
+    read: list[int] = []
+    batches = indexing.corpus_batches
+
+    def counted(dataset: Dataset, stage: str, size: int = 16_384) -> Any:
+        for batch in batches(dataset, stage, size):
+            read.append(len(batch))
+            yield batch
+
+    monkeypatch.setattr(indexing, "corpus_batches", counted)
+    chunked = Dense(DenseParams.model_validate({**FAST, "index": "flat", "depth": 10}), exact.ctx)
+    chunked.prepare()
+    assert read == [64, 64, 64, 8]
+    assert chunked.costs["embeddings_cached"] is False  # another key than the one-call embeddings
+    assert chunked.doc_ids == exact.doc_ids
+    a = exact.index.reconstruct_n(0, N_DOCS)
+    b = chunked.index.reconstruct_n(0, N_DOCS)
+    cosine = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.999
+    queries = list(scifact_slice.queries.values())
+    assert overlap(chunked.search(queries, None), exact.search(queries, None)) >= 0.95

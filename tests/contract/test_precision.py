@@ -100,7 +100,7 @@ def test_precision_keys_the_embeddings_and_the_costs(scifact_slice: Dataset, dat
         params = DenseParams.model_validate({**base, "precision": precision})
         stage = Dense(params, ctx)
         stage.prepare()
-        keys.add(embeddings_key(stage.resolved, params, "corpus"))
+        keys.add(embeddings_key(stage.resolved, params, "corpus", {}))
         c = stage.costs
         assert c["precision"] == precision
         assert c["tokens"] > 0

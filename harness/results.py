@@ -63,6 +63,9 @@ class Manifest(Record):
     git_commit: str | None = None
     data_root: str = ""
     created: str = ""
+    executor: dict[str, Any] = Field(default_factory=dict)
+    """Where the indexing and encoding ran (`executor: ray`: the cluster, its CPUs and nodes, the
+    tasks and their wall time); the cells were run and timed in this process either way."""
 
 
 class ResultSet(Record):

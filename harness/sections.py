@@ -169,6 +169,32 @@ class ReportConfig(Section):
     compare section's baseline, else the first system)."""
 
 
+class ExecutorConfig(Section):
+    """The spec's `executor:` section (`harness run --executor/--ray-address` override it): where
+    the heavy work of a run goes. `local` (default): this process. `ray`: every cell's indexing
+    and encoding runs first as Ray tasks across the cluster, writing the artefact cache; the
+    cells are then run and timed here one at a time from that cache, so that latency is never
+    measured beside other work and the runs are those of a local run."""
+
+    type: Literal["local", "ray"] = "local"
+    address: str | None = None
+    """ray: `auto` (a cluster already running, e.g. `ray start --head`), `local` (start one in
+    this process; the default), or `ray://host:port`."""
+    num_cpus: int | None = Field(default=None, ge=1)
+    """ray with `address: local`: CPUs of the cluster started here (default: all)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, v: Any) -> Any:
+        return {"type": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _ray_only(self) -> ExecutorConfig:
+        if self.type == "local" and (self.address is not None or self.num_cpus is not None):
+            raise ValueError("address and num_cpus are settings of `type: ray`")
+        return self
+
+
 class Settings(Section):
     """Every settings section of a spec, as parsed once at load."""
 
@@ -176,3 +202,4 @@ class Settings(Section):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     gate: GateRules = Field(default_factory=GateRules)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from harness.cli.shared_opts import DataRootOpt
 
 if TYPE_CHECKING:
+    from harness.plan import Plan
     from harness.results import ResultSet
 
 
@@ -24,6 +25,12 @@ def run(
         bool, typer.Option("-q", "--quiet", help="no progress bars (none either when stderr is no terminal)")
     ] = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="skip the HTML/Markdown report")] = False,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="local or ray (overrides the spec's executor:)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="ray: auto, local or ray://host:port (implies --executor ray)")
+    ] = None,
 ) -> None:
     """Run every system over every dataset of SPEC; write runs, results.json and the report."""
     import os
@@ -35,6 +42,8 @@ def run(
     root = resolve_root(data_root).resolve()
     # Specs may write ${HARNESS_DATA_ROOT}; it always means the data root in effect.
     plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)}, output=output)
+    if executor is not None or ray_address is not None:
+        plan = with_executor(plan, executor, ray_address)
     out = output_dir(plan, output)
     results = run_experiment(
         plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet and _interactive())
@@ -49,6 +58,30 @@ def run(
         else:
             files = write_report(results, out / "report.html", report_options(results), dest=OUTPUT)
             typer.echo(f"report: {files.html}")
+
+
+def with_executor(plan: Plan, executor: str | None, ray_address: str | None) -> Plan:
+    """`plan` with the command line's executor in place of the spec's."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from harness.errors import SpecError
+    from harness.sections import ExecutorConfig
+
+    current = plan.settings.executor
+    kind = executor or ("ray" if ray_address is not None else current.type)
+    fields: dict[str, Any] = {"type": kind}
+    if kind == "ray":
+        fields["address"] = ray_address if ray_address is not None else current.address
+        fields["num_cpus"] = current.num_cpus
+    try:
+        chosen = ExecutorConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise SpecError(
+            f"--executor {kind!r}: {exc.errors()[0]['msg']}", hint="use --executor local or --executor ray"
+        ) from None
+    return dataclasses.replace(plan, settings=plan.settings.model_copy(update={"executor": chosen}))
 
 
 def summary_table(results: ResultSet) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.data.ref import DatasetRef
-from harness.sections import CompareConfig, GateRules, LatencyConfig, ReportConfig, Settings
+from harness.sections import CompareConfig, ExecutorConfig, GateRules, LatencyConfig, ReportConfig, Settings
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "AP")
 
@@ -33,6 +33,7 @@ class ExperimentSpec(BaseModel):
     latency: LatencyConfig = Field(default_factory=LatencyConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     gate: GateRules = Field(default_factory=GateRules)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -49,4 +50,6 @@ class ExperimentSpec(BaseModel):
         return v
 
     def settings(self) -> Settings:
-        return Settings(latency=self.latency, compare=self.compare, gate=self.gate, report=self.report)
+        return Settings(
+            latency=self.latency, compare=self.compare, gate=self.gate, report=self.report, executor=self.executor
+        )

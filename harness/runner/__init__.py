@@ -134,7 +134,7 @@ def _run_dataset(
     return cells
 
 
-def _manifest(plan: Plan, opts: RunOptions) -> Manifest:
+def _manifest(plan: Plan, opts: RunOptions, executor: dict[str, Any]) -> Manifest:
     return Manifest(
         spec_path=str(plan.path),
         spec=dict(plan.raw),
@@ -144,6 +144,7 @@ def _manifest(plan: Plan, opts: RunOptions) -> Manifest:
         git_commit=git_commit(plan.base_dir),
         data_root=str(opts.data_root),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        executor=executor,
     )
 
 
@@ -151,6 +152,11 @@ def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
     from tqdm import tqdm
 
     check_destinations(plan, opts.output)
+    executor: dict[str, Any] = {"type": "local"}
+    if plan.settings.executor.type == "ray":
+        from harness.runner.ray_prepare import prepare_on_ray
+
+        executor = prepare_on_ray(plan, opts.data_root, {"HARNESS_DATA_ROOT": str(opts.data_root)}, opts.progress)
     datasets: dict[str, dict[str, Any]] = {}
     cells: list[Cell] = []
     environments: dict[str, dict[str, Any]] = {}
@@ -167,7 +173,7 @@ def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
     cells.sort(key=lambda c: (ds_order[c.dataset], spec_order[c.system]))
     results = ResultSet(
         experiment=plan.name,
-        manifest=_manifest(plan, opts),
+        manifest=_manifest(plan, opts, executor),
         measures=list(plan.measure_names),
         datasets=datasets,
         settings=plan.settings,

@@ -1,0 +1,130 @@
+"""`executor: ray`: the cells' indexing and encoding as Ray tasks, before the cells are run.
+
+Each task loads one dataset and prepares the indexing stages (BM25, dense, SPLADE: those that
+write the artefact cache) of one system variant, at the thread count the cell runs at, so that
+it writes exactly the artefacts a local run would. The driver then runs every cell as the local
+executor does, one at a time, reading those artefacts: the runs are the local runs, and latency
+is measured in this process with nothing else running, never beside a Ray task. The cache must
+be a path every node can reach (a shared file system): its file locks make each artefact built
+once however many tasks ask for it.
+
+A task that fails with a harness error (a bad model, a corpus with a duplicate id) fails the run
+with that error; a worker that dies is retried by Ray (`max_retries`), and a half-written
+artefact is never read (the cache writes atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SpecError
+from harness.plan import Plan
+from harness.sections import ExecutorConfig
+from harness.systems import STAGES
+
+RETRIES = 3
+"""Times Ray re-runs a task whose worker died (a killed process, a lost node)."""
+
+
+@dataclass(frozen=True)
+class PrepareTask:
+    """One task: a dataset of the plan and a system variant, by position and name."""
+
+    dataset: int
+    variant: str
+    threads: int | None
+
+
+def tasks(plan: Plan) -> list[PrepareTask]:
+    """A task for each dataset x variant with a stage that writes the artefact cache as it is
+    prepared (a first-stage retriever); fusion, `use`, replayed runs and re-rankers have none."""
+    out = []
+    for i in range(len(plan.datasets)):
+        for variant in plan.ordered:
+            kinds = [STAGES.get(c.type) for c in variant.stages]
+            if any(k.first_stage and k.uses_cache for k in kinds):
+                asked = [n for c in variant.stages if (n := c.params.thread_count()) is not None]
+                out.append(PrepareTask(i, variant.name, max(asked) if asked else None))
+    return out
+
+
+def prepare_one(spec: str, env: dict[str, str], data_root: str, task: PrepareTask) -> dict[str, Any]:
+    """In a Ray worker: load the plan and the dataset, prepare the variant's indexing stages."""
+    from harness.data.resolve import load_dataset
+    from harness.plan import load_plan
+    from harness.systems import StageContext
+    from harness.threads import use_threads
+
+    os.environ.update(env)
+    t0 = time.perf_counter()
+    plan = load_plan(Path(spec), env=dict(os.environ))
+    dataset = load_dataset(plan.datasets[task.dataset], Path(data_root))
+    ctx = StageContext(plan.base_dir, Path(data_root), dataset, progress=False)
+    use_threads(task.threads)
+    for cfg in plan.variant(task.variant).stages:
+        kind = STAGES.get(cfg.type)
+        if kind.first_stage and kind.uses_cache:
+            kind(cfg.params, ctx).prepare()
+            use_threads(task.threads)  # prepare may have loaded torch or FAISS only now
+    return {"dataset": dataset.name, "system": task.variant, "seconds": time.perf_counter() - t0}
+
+
+def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
+    try:
+        import ray
+    except ImportError:
+        line = plan.lines.at(("executor",))
+        raise SpecError(
+            "executor 'ray' needs ray, which is not installed",
+            hint='pip install "harness[ray]", or run with --executor local',
+        ).locate(plan.path, line) from None
+    if not ray.is_initialized():  # `local` always starts a new cluster, never joins one by chance
+        address = cfg.address or "local"
+        ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None, include_dashboard=False)
+    return ray
+
+
+def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: bool) -> dict[str, Any]:
+    """Run every indexing task on the cluster `plan`'s executor names; what ran where (for the
+    results' manifest). Raises the first task's harness error as it is."""
+    from tqdm import tqdm
+
+    cfg = plan.settings.executor
+    ray = _connect(cfg, plan)
+    todo = tasks(plan)
+    keep = {k: v for k, v in os.environ.items() if k.startswith(("HARNESS_", "HF_", "NUMBA_"))}
+    run_env = {**keep, **env}
+    remote = ray.remote(max_retries=RETRIES)(prepare_one)
+    t0 = time.perf_counter()
+    pending = [
+        remote.options(num_cpus=t.threads or 1, runtime_env={"env_vars": run_env}).remote(
+            str(plan.path), run_env, str(data_root), t
+        )
+        for t in todo
+    ]
+    done: list[dict[str, Any]] = []
+    with tqdm(total=len(pending), desc="ray: indexing and encoding", unit="task", disable=not progress) as bar:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            try:
+                done.append(ray.get(ready[0]))
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, HarnessError):
+                    raise cause from None
+                raise
+            bar.update(1)
+    resources = ray.cluster_resources()
+    return {
+        "type": "ray",
+        "address": cfg.address or "local",
+        "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
+        "cpus": resources.get("CPU"),
+        "tasks": done,
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "timing": "cells run and timed in the driver process, one at a time, after the Ray tasks",
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ def local(slice_beir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
         return folder / "out", _run_in_process(_spec(folder, slice_beir, "local"), folder / "out", folder / "c", mp)
 
 
+@dataclass(frozen=True)
+class OnCluster:
+    """What the Ray tests share: the running cluster, the slice, and the local executor's output."""
+
+    slice_beir: Path
+    local_out: Path
+    local: dict[str, Any]
+
+
+@pytest.fixture
+def on_cluster(ray_cluster: Any, slice_beir: Path, local: tuple[Path, dict[str, Any]]) -> OnCluster:
+    return OnCluster(slice_beir, *local)
+
+
 def _same_runs(local_out: Path, mine: dict[str, Any], other_out: Path, theirs: dict[str, Any]) -> None:
     assert [c["system"] for c in mine["cells"]] == ["bm25", "minilm", "rrf", "bm25-ce"]
     for a, b in zip(mine["cells"], theirs["cells"], strict=True):
@@ -96,15 +111,11 @@ def _ray_workers(task: str) -> list[int]:
 
 
 def test_ray_executor_gives_the_local_runs(
-    ray_cluster: Any,
-    local: tuple[Path, dict[str, Any]],
-    slice_beir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    on_cluster: OnCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    local_out, local_results = local
-    on_ray = _run_in_process(_spec(tmp_path, slice_beir, "ray"), tmp_path / "ray", tmp_path / "c2", monkeypatch)
-    assert local_results["manifest"]["executor"] == {"type": "local"}
+    c = on_cluster
+    on_ray = _run_in_process(_spec(tmp_path, c.slice_beir, "ray"), tmp_path / "ray", tmp_path / "c2", monkeypatch)
+    assert c.local["manifest"]["executor"] == {"type": "local"}
     ran = on_ray["manifest"]["executor"]
     assert ran["type"] == "ray"
     assert ran["cpus"] == 2.0
@@ -114,16 +125,12 @@ def test_ray_executor_gives_the_local_runs(
     by_system = {c["system"]: c for c in on_ray["cells"]}
     assert by_system["minilm"]["timing"]["stages"][0]["costs"]["embeddings_cached"] is True
     assert by_system["bm25"]["timing"]["stages"][0]["cached"] is True
-    _same_runs(local_out, local_results, tmp_path / "ray", on_ray)
+    _same_runs(c.local_out, c.local, tmp_path / "ray", on_ray)
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's workers through /proc")
 def test_a_worker_killed_mid_task_is_retried_and_the_runs_are_the_same(
-    ray_cluster: Any,
-    local: tuple[Path, dict[str, Any]],
-    slice_beir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    on_cluster: OnCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGKILL the first worker seen running an indexing task: Ray re-runs the task on another
     worker, the half-built artefact is never read, and the runs are the local ones."""
@@ -146,28 +153,26 @@ def test_a_worker_killed_mid_task_is_retried_and_the_runs_are_the_same(
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    on_ray = _run_in_process(_spec(tmp_path, slice_beir, "ray"), tmp_path / "ray", tmp_path / "c3", monkeypatch)
+    c = on_cluster
+    on_ray = _run_in_process(_spec(tmp_path, c.slice_beir, "ray"), tmp_path / "ray", tmp_path / "c3", monkeypatch)
     thread.join()
     assert len(killed) == 1
     assert len(on_ray["manifest"]["executor"]["tasks"]) == 3
-    _same_runs(local[0], local[1], tmp_path / "ray", on_ray)
+    _same_runs(c.local_out, c.local, tmp_path / "ray", on_ray)
 
 
 def test_an_interrupted_ray_run_resumes_from_its_finished_cells(
-    ray_cluster: Any,
-    local: tuple[Path, dict[str, Any]],
-    slice_beir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    on_cluster: OnCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C in the driver while the third cell runs (after the Ray tasks): exit 130; the next
     `harness run` keeps the two finished cells, runs the other two, and the runs are the local ones."""
     import harness.runner as runner
     from harness.cli import main
+    from harness.runner.pipeline import run_pipeline as real
 
-    spec, out = _spec(tmp_path, slice_beir, "ray"), tmp_path / "ray"
+    c = on_cluster
+    spec, out = _spec(tmp_path, c.slice_beir, "ray"), tmp_path / "ray"
     monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path / "c4"))
-    real = runner.run_pipeline
 
     def interrupted(variant: Any, *args: Any) -> Any:
         if variant.name == "rrf":
@@ -184,7 +189,7 @@ def test_an_interrupted_ray_run_resumes_from_its_finished_cells(
         "rrf": False,
         "bm25-ce": False,
     }
-    _same_runs(local[0], local[1], out, resumed)
+    _same_runs(c.local_out, c.local, out, resumed)
 
 
 def test_without_ray_the_executor_is_one_clear_line(

@@ -16,7 +16,6 @@ the layout above), and removes only files of that layout, never anything else in
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
@@ -374,18 +373,3 @@ def _plain_files(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
     except OSError:
         return []
-
-
-def array_to_bytes(array: Any) -> bytes:
-    """numpy array -> .npy bytes (no pickle, so a cache file can never execute code)."""
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-def bytes_to_array(data: bytes) -> Any:
-    import numpy as np
-
-    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -23,11 +23,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
 from pydantic import Field, model_validator
 
-from harness.cache import ArtefactStore, array_to_bytes, bytes_to_array, make_key
+from harness.cache import ArtefactStore, make_key
 from harness.errors import SystemConfigError
 from harness.models.encoders import load_bi_encoder
 from harness.models.encoding import BiEncoder, EncodeOptions
@@ -44,13 +45,16 @@ from harness.systems._indexing import (
     encode_corpus,
     encoding_costs,
 )
+from harness.systems._sharded_flat import FILE as EMBEDDINGS
+from harness.systems._sharded_flat import ShardedFlat, write_header
 from harness.threads import applied_threads
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
 INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
 SQ_TYPES = {"8bit": "QT_8bit", "4bit": "QT_4bit", "6bit": "QT_6bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
-FORMAT = 1
-"""Bump when the meaning of cached embeddings or indexes changes."""
+FORMAT = 2
+"""Bump when the meaning of cached embeddings or indexes changes (2: embeddings are a folder
+entry holding one `.npy` file, read memory-mapped)."""
 
 
 class DenseParams(RetrieverParams):
@@ -75,6 +79,11 @@ class DenseParams(RetrieverParams):
     normalize: bool | None = Field(default=None, description="override the model's L2 normalisation")
     query_prefix: str | None = Field(default=None, description="override the model's query prefix")
     doc_prefix: str | None = Field(default=None, description="override the model's document prefix")
+    memory_limit_mb: float | None = Field(
+        default=None,
+        gt=0,
+        description="flat: search the embeddings on disk, this many MB of them resident at a time",
+    )
 
     def thread_count(self) -> int | None:
         return self.threads
@@ -82,6 +91,8 @@ class DenseParams(RetrieverParams):
     @model_validator(mode="after")
     def _precision_available(self) -> DenseParams:
         check_alias_precision(self.model, self.precision)
+        if self.memory_limit_mb is not None and self.index != "flat":
+            raise ValueError("memory_limit_mb bounds exact search: it needs index: flat")
         return self
 
     @model_validator(mode="before")
@@ -230,68 +241,83 @@ class Dense(Stage):
         resolved = self._resolved()
         self.resolved = resolved
         self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress, resolved.spec.precision))
-        store = ArtefactStore()
         emb_key = embeddings_key(resolved, p, corpus_fingerprint(self.ctx.dataset), chunking(self.ctx.dataset))
-
-        def encode() -> tuple[bytes, dict[str, Any]]:
-            before = self.encoder.tokens
-            t0 = time.perf_counter()
-            emb: Any = None
-            row = 0
-            chunks = encode_corpus(self.ctx.dataset, "dense", p.fields, self.encoder.encode_docs, self.progress)
-            for part in chunks:
-                if emb is None:  # one array filled chunk by chunk: never the corpus twice
-                    emb = np.empty((n_docs, part.shape[1]), dtype=np.float32)
-                emb[row : row + len(part)] = part
-                row += len(part)
-            seconds = time.perf_counter() - t0
-            return array_to_bytes(np.ascontiguousarray(emb, dtype=np.float32)), {
-                "seconds": seconds,
-                "tokens": self.encoder.tokens - before,
-                "docs": n_docs,
-                "dim": int(emb.shape[1]),
-                "model": resolved.describe(),
-                "dataset": self.ctx.dataset.name,
-            }
-
-        data, emb_meta, emb_cached = store.get_or_compute("embeddings", emb_key, encode)
-        emb = bytes_to_array(data)
+        folder, emb_meta, emb_cached = ArtefactStore().folder_or_build("embeddings", emb_key, self._encode_into)
+        path = folder / EMBEDDINGS
+        emb = np.load(path, mmap_mode="r")  # read in place: a FAISS index copies what it needs
         if emb.shape[0] != n_docs:
             raise SystemConfigError(f"cached embeddings hold {emb.shape[0]} rows for {n_docs} documents")
-
-        build = p.build_params(n_docs)
-        if p.index == "flat":
+        dim = int(emb.shape[1])
+        if p.memory_limit_mb is not None:
+            del emb
             t0 = time.perf_counter()
-            self.index = build_index(p, emb)
-            index_s, index_bytes, index_cached = time.perf_counter() - t0, int(emb.nbytes), True
+            self.index: Any = ShardedFlat(path, p.memory_limit_mb)
+            index_s, index_bytes, index_cached = time.perf_counter() - t0, 0, True
         else:
-            index_key = make_key(what="faiss-index", format=FORMAT, embeddings=emb_key, type=p.index, **build)
-
-            def make_index() -> tuple[bytes, dict[str, Any]]:
-                t0 = time.perf_counter()
-                index = build_index(p, emb)
-                seconds = time.perf_counter() - t0
-                blob = faiss.serialize_index(index)
-                return np.asarray(blob, dtype=np.uint8).tobytes(), {"seconds": seconds, "type": p.index, **build}
-
-            blob, index_meta, index_cached = store.get_or_compute("faiss-index", index_key, make_index)
-            self.index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8).copy())
-            index_s, index_bytes = float(index_meta.get("seconds", 0.0)), len(blob)
+            index_s, index_bytes, index_cached = self._faiss_index(emb, emb_key)
         encoding = encoding_costs(p.model, resolved, self.encoder, emb_meta, batch_size=p.batch_size, threads=p.threads)
         encode_s = encoding["encode_s"]
         self.costs = {
             **encoding,
-            "dim": int(emb.shape[1]),
+            "dim": dim,
             "docs": n_docs,
             "docs_per_s": n_docs / encode_s if encode_s > 0 else None,
-            "index": p.index,
+            "index": p.index if p.memory_limit_mb is None else f"flat, on disk ({p.memory_limit_mb:g} MB at a time)",
             "index_build_s": index_s,
             "build_s": encode_s + index_s,
-            "embedding_bytes": len(data),
+            "embedding_bytes": path.stat().st_size,
             "index_bytes": index_bytes,
             "cached": bool(emb_cached and index_cached),
             "embeddings_cached": emb_cached,
         }
+
+    def _encode_into(self, folder: Path) -> dict[str, Any]:
+        """Encode the corpus into `folder`'s `.npy` file chunk by chunk (never the whole array in
+        memory); what it cost."""
+        p = self.params
+        n_docs = len(self.doc_ids)
+        before = self.encoder.tokens
+        t0 = time.perf_counter()
+        dim = 0
+        with (folder / EMBEDDINGS).open("wb") as out:
+            for part in encode_corpus(self.ctx.dataset, "dense", p.fields, self.encoder.encode_docs, self.progress):
+                if not dim:
+                    dim = int(part.shape[1])
+                    write_header(out, n_docs, dim)
+                out.write(part.astype("<f4", copy=False).tobytes())
+        return {
+            "seconds": time.perf_counter() - t0,
+            "tokens": self.encoder.tokens - before,
+            "docs": n_docs,
+            "dim": dim,
+            "model": self.resolved.describe(),
+            "dataset": self.ctx.dataset.name,
+        }
+
+    def _faiss_index(self, emb: Any, emb_key: str) -> tuple[float, int, bool]:
+        """The FAISS index over `emb` (flat: built now; the others: from the cache), as
+        `self.index`; (its build seconds, bytes, whether it was cached)."""
+        import faiss
+        import numpy as np
+
+        p = self.params
+        build = p.build_params(len(self.doc_ids))
+        if p.index == "flat":
+            t0 = time.perf_counter()
+            self.index = build_index(p, emb)
+            return time.perf_counter() - t0, int(emb.nbytes), True
+        index_key = make_key(what="faiss-index", format=FORMAT, embeddings=emb_key, type=p.index, **build)
+
+        def make_index() -> tuple[bytes, dict[str, Any]]:
+            t0 = time.perf_counter()
+            index = build_index(p, emb)
+            seconds = time.perf_counter() - t0
+            blob = faiss.serialize_index(index)
+            return np.asarray(blob, dtype=np.uint8).tobytes(), {"seconds": seconds, "type": p.index, **build}
+
+        blob, index_meta, index_cached = ArtefactStore().get_or_compute("faiss-index", index_key, make_index)
+        self.index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8).copy())
+        return float(index_meta.get("seconds", 0.0)), len(blob), index_cached
 
     def _search_params(self) -> Any:
         import faiss as faiss_typed

@@ -180,3 +180,20 @@ def test_a_corpus_larger_than_a_chunk_is_encoded_chunk_by_chunk(
     assert cosine.min() > 0.999
     queries = list(scifact_slice.queries.values())
     assert overlap(chunked.search(queries, None), exact.search(queries, None)) >= 0.95
+
+
+def test_memory_limited_exact_search_answers_as_the_flat_index(
+    exact: Dense, scifact_slice: Dataset, data_root: Path
+) -> None:
+    """`memory_limit_mb: 0.1` searches the memory-mapped embeddings 65 rows (0.1 MB) at a time:
+    four blocks over the 200 documents, merged into the answer FAISS's flat index gives."""
+    limited = make(scifact_slice, data_root, index="flat", depth=10, memory_limit_mb=0.1)
+    assert limited.index.rows == 65
+    assert limited.costs["embeddings_cached"] is True  # the same embeddings as the flat index
+    queries = list(scifact_slice.queries.values())
+    assert dict(limited.search(queries, None)) == dict(exact.search(queries, None))
+    for q in queries[:10]:
+        assert limited.search([q], None)[q.query_id] == exact.search([q], None)[q.query_id]
+    np.testing.assert_array_equal(limited.index.reconstruct_n(0, N_DOCS), exact.index.reconstruct_n(0, N_DOCS))
+    with pytest.raises(ValueError, match="memory_limit_mb bounds exact search: it needs index: flat"):
+        DenseParams.model_validate({**FAST, "index": "hnsw", "memory_limit_mb": 1})

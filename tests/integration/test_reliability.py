@@ -94,15 +94,26 @@ import json, os, runpy
 from harness.cache import ArtefactStore
 
 real = ArtefactStore.get_or_compute
+real_folder = ArtefactStore.folder_or_build
+
+def log(kind, key):
+    with open(os.environ["COMPUTED_LOG"], "a", encoding="utf-8") as fh:
+        fh.write(json.dumps([kind, key]) + "\\n")
 
 def counted(self, kind, key, compute):
     def spied():
-        with open(os.environ["COMPUTED_LOG"], "a", encoding="utf-8") as fh:
-            fh.write(json.dumps([kind, key]) + "\\n")
+        log(kind, key)
         return compute()
     return real(self, kind, key, spied)
 
+def counted_folder(self, kind, key, build):
+    def spied(folder):
+        log(kind, key)
+        return build(folder)
+    return real_folder(self, kind, key, spied)
+
 ArtefactStore.get_or_compute = counted
+ArtefactStore.folder_or_build = counted_folder
 runpy.run_module("harness", run_name="__main__", alter_sys=True)
 """
 
@@ -141,9 +152,10 @@ def test_corrupted_embeddings_and_index_are_detected_and_rebuilt(tmp_path: Path,
     store = ArtefactStore(cache)
     kinds = {e.kind: e for e in store.entries()}
     assert {"embeddings", "faiss-index"} <= set(kinds)
-    for kind in ("embeddings", "faiss-index"):
+    # The embeddings are a folder entry (an .npy read memory-mapped), the index a blob.
+    for kind, name in (("embeddings", "d/embeddings.npy"), ("faiss-index", "bin")):
         e = kinds[kind]
-        blob = cache / kind / e.key[:2] / f"{e.key}.bin"
+        blob = cache / kind / e.key[:2] / f"{e.key}.{name}"
         blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # truncate
     computed_before = _computed(cache)
 

@@ -1,5 +1,15 @@
-"""Exact search over embeddings ten times larger than its memory limit (issue "Beyond one machine",
-acceptance (c)); parts (a) cost versus corpus size and (b) local versus Ray are not built yet.
+"""Parts of the issue "Beyond one machine"'s benchmark: (c) exact search over embeddings ten times
+larger than its memory limit, and (b) the local executor against Ray with 1 and 2 CPUs on the
+same work. Part (a), cost versus corpus size with fitted exponents, is not built yet.
+
+(b) writes a BEIR folder of the first `--passages` TREC-DL pool passages (default 4,000) with the
+DL19 queries, and runs one spec (BM25, MiniLM flat, SPLADE-tiny; batch timing) through
+`harness run` three times, each with an empty cache: `executor: local`, then `executor: {type:
+ray, num_cpus: 1}` and `{..., num_cpus: 2}` (a local cluster started by the run). It reports each
+run's wall time, the Ray tasks' own wall time from results.json, the ratios to local, and whether
+every run file is identical to the local one.
+
+(c):
 
 Writes seeded random unit vectors (float32, `--rows` x `--dim`, default 650,000 x 384: ~1.0 GB) as
 an `.npy` file, the layout of the dense stage's cache entry, then runs three child processes, one
@@ -15,13 +25,18 @@ Reports each side's peak RSS and search time, `limited` minus `imports` against 
 stated constant (`WORKING_MB`), and whether both answered the same ids and scores. Prints one
 JSON line.
 
-    python benchmarks/scaling.py [--rows 650000] [--dim 384] [--memory-limit-mb 100] [--workdir DIR]
+    python benchmarks/scaling.py [--parts b,c] [--rows 650000] [--dim 384] [--memory-limit-mb 100]
+                                 [--passages 4000] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,8 +115,73 @@ def measure(mode: str, args: argparse.Namespace, path: Path, work: Path) -> dict
     return result
 
 
+SPEC_B = """name: scaling-b
+datasets: [{{path: "{corpus}", split: dl19, name: dl19}}]
+measures: [nDCG@10, R@100]
+systems:
+  bm25: {{type: bm25, depth: 100}}
+  minilm: {{type: dense, model: all-MiniLM-L6-v2, depth: 100}}
+  splade: {{type: splade, model: splade-tiny, depth: 100}}
+latency: {{mode: batch}}
+executor: {executor}
+"""
+
+
+def pool_slice(data_root: Path, dest: Path, passages: int) -> Path:
+    """The first `passages` passages of the TREC-DL pool with DL19's queries and judgments."""
+    pool = data_root / "msmarco" / "trec-dl"
+    if not (dest / "corpus.jsonl.gz").exists():
+        (dest / "qrels").mkdir(parents=True, exist_ok=True)
+        with gzip.open(pool / "corpus.jsonl.gz", "rb") as src, gzip.open(dest / "corpus.jsonl.gz", "wb") as out:
+            for i, line in enumerate(src):
+                if i >= passages:
+                    break
+                out.write(line)
+        shutil.copyfile(pool / "queries.jsonl", dest / "queries.jsonl")
+        shutil.copyfile(pool / "qrels" / "dl19.tsv", dest / "qrels" / "dl19.tsv")
+    return dest
+
+
+def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Local, Ray with 1 CPU, Ray with 2 CPUs: one `harness run` each, on an empty cache."""
+    from _timed import timed
+
+    data_root = Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data").resolve()
+    corpus = pool_slice(data_root, work / f"pool-{args.passages}", args.passages)
+    runs: dict[str, Any] = {}
+    hashes: dict[str, dict[str, str]] = {}
+    for label, executor in (
+        ("local", "local"),
+        ("ray-1", "{type: ray, num_cpus: 1}"),
+        ("ray-2", "{type: ray, num_cpus: 2}"),
+    ):
+        spec = work / f"spec-{label}.yaml"
+        spec.write_text(SPEC_B.format(corpus=corpus, executor=executor), encoding="utf-8")
+        out, cache = work / f"out-{label}", work / f"cache-{label}"
+        for folder in (out, cache):
+            shutil.rmtree(folder, ignore_errors=True)
+        env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
+        wall, _, _ = timed(
+            [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report"], env
+        )
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        ran = results["manifest"].get("executor", {})
+        runs[label] = {"wall_s": round(wall, 2), "ray_tasks_wall_s": ran.get("wall_s"), "cpus": ran.get("cpus")}
+        hashes[label] = {
+            c["system"]: hashlib.sha256((out / c["run_file"]).read_bytes()).hexdigest() for c in results["cells"]
+        }
+    return {
+        "passages": args.passages,
+        "runs": runs,
+        "ratio_to_local": {k: round(v["wall_s"] / runs["local"]["wall_s"], 3) for k, v in runs.items()},
+        "runs_identical_to_local": {k: v == hashes["local"] for k, v in hashes.items()},
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="b,c", help="which parts to run: b, c or both")
+    ap.add_argument("--passages", type=int, default=4_000, help="(b) pool passages")
     ap.add_argument("--rows", type=int, default=650_000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--memory-limit-mb", type=float, default=100.0)
@@ -117,6 +197,18 @@ def main() -> int:
         return 0
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="harness-scaling-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    parts = {p.strip() for p in args.parts.split(",")}
+    result: dict[str, Any] = {"benchmark": "scaling"}
+    if "b" in parts:
+        result["b_local_vs_ray"] = part_b(args, work)
+    if "c" in parts:
+        result["c_exact_search_over_memory_limit"] = part_c(args, work)
+    print(json.dumps(result))
+    return 0
+
+
+def part_c(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Exact search with `memory_limit_mb` against FAISS in memory, peak RSS and answers."""
     path = work / f"emb-{args.rows}x{args.dim}-seed{args.seed}.npy"
     write_embeddings(path, args.rows, args.dim, args.seed)
     sides = {mode: measure(mode, args, path, work) for mode in ("imports", "limited", "in-memory")}
@@ -125,25 +217,19 @@ def main() -> int:
     over = None
     if "peak_rss_mb" in sides["limited"]:
         over = round(sides["limited"]["peak_rss_mb"] - sides["imports"]["peak_rss_mb"], 1)
-    print(
-        json.dumps(
-            {
-                "benchmark": "scaling (c): exact search over embeddings larger than memory_limit",
-                "rows": args.rows,
-                "dim": args.dim,
-                "embeddings_mb": round(file_mb, 1),
-                "memory_limit_mb": args.memory_limit_mb,
-                "embeddings_over_limit": round(file_mb / args.memory_limit_mb, 1),
-                "sides": sides,
-                "limited_rss_over_imports_mb": over,
-                "allowed_over_imports_mb": args.memory_limit_mb + WORKING_MB,
-                "within_limit": None if over is None else over <= args.memory_limit_mb + WORKING_MB,
-                "same_ids": bool(np.array_equal(a["ids"], b["ids"])),
-                "same_scores": bool(np.array_equal(a["scores"], b["scores"])),
-            }
-        )
-    )
-    return 0
+    return {
+        "rows": args.rows,
+        "dim": args.dim,
+        "embeddings_mb": round(file_mb, 1),
+        "memory_limit_mb": args.memory_limit_mb,
+        "embeddings_over_limit": round(file_mb / args.memory_limit_mb, 1),
+        "sides": sides,
+        "limited_rss_over_imports_mb": over,
+        "allowed_over_imports_mb": args.memory_limit_mb + WORKING_MB,
+        "within_limit": None if over is None else over <= args.memory_limit_mb + WORKING_MB,
+        "same_ids": bool(np.array_equal(a["ids"], b["ids"])),
+        "same_scores": bool(np.array_equal(a["scores"], b["scores"])),
+    }
 
 
 if __name__ == "__main__":

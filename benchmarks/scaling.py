@@ -1,6 +1,10 @@
-"""Parts of the issue "Beyond one machine"'s benchmark: (c) exact search over embeddings ten times
-larger than its memory limit, and (b) the local executor against Ray with 1 and 2 CPUs on the
-same work. Part (a), cost versus corpus size with fitted exponents, is not built yet.
+"""The issue "Beyond one machine"'s benchmark, in three parts.
+
+(a) cost versus corpus size: MiniLM (flat, per-query timing) through `harness run` on the first
+2,000 and 8,000 TREC-DL pool passages, the whole pool (27,274), and `corpus_scale.py`'s seeded
+100k corpus (the pool plus shuffled-word distractors), each on an empty cache. Fits the growth
+exponent (log-log least squares against size) of encoding, index build and per-query search
+separately; the issue's goal is <= 1.1 for encoding and exact search.
 
 (b) writes a BEIR folder of the first `--passages` TREC-DL pool passages (default 4,000) with the
 DL19 queries, and runs one spec (BM25, MiniLM flat, SPLADE-tiny; batch timing) through
@@ -25,8 +29,8 @@ Reports each side's peak RSS and search time, `limited` minus `imports` against 
 stated constant (`WORKING_MB`), and whether both answered the same ids and scores. Prints one
 JSON line.
 
-    python benchmarks/scaling.py [--parts b,c] [--rows 650000] [--dim 384] [--memory-limit-mb 100]
-                                 [--passages 4000] [--workdir DIR]
+    python benchmarks/scaling.py [--parts a,b,c] [--sizes 2000,8000,27274,100000] [--passages 4000]
+                                 [--rows 650000] [--dim 384] [--memory-limit-mb 100] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -142,6 +146,58 @@ def pool_slice(data_root: Path, dest: Path, passages: int) -> Path:
     return dest
 
 
+SPEC_A = """name: scaling-a
+datasets: [{{path: "{corpus}", split: dl19, name: dl19}}]
+measures: [nDCG@10]
+systems:
+  minilm: {{type: dense, model: all-MiniLM-L6-v2, depth: 100}}
+latency: {{mode: per-query, warmup: 5}}
+"""
+
+
+def part_a(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Encode, index build and per-query search of MiniLM flat against corpus size."""
+    from _timed import timed
+    from corpus_scale import POOL, build_corpus, pool_lines
+
+    data_root = Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data").resolve()
+    lines = pool_lines(data_root / POOL)
+    rows = []
+    for size in (int(x) for x in args.sizes.split(",")):
+        if size <= len(lines):
+            corpus = pool_slice(data_root, work / f"pool-{size}", size)
+        else:
+            corpus = work / f"corpus-{size}-seed{args.seed}"
+            build_corpus(data_root / POOL, corpus, size, args.seed, lines)
+        spec = work / f"spec-a-{size}.yaml"
+        spec.write_text(SPEC_A.format(corpus=corpus), encoding="utf-8")
+        out, cache = work / f"out-a-{size}", work / f"cache-a-{size}"
+        for folder in (out, cache):
+            shutil.rmtree(folder, ignore_errors=True)
+        env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
+        wall, _, _ = timed(
+            [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report"], env
+        )
+        stage = json.loads((out / "results.json").read_text(encoding="utf-8"))["cells"][0]["timing"]["stages"][0]
+        row = {
+            "size": size,
+            "wall_s": round(wall, 1),
+            "encode_s": round(stage["costs"]["encode_s"], 2),
+            "index_build_s": round(stage["costs"]["index_build_s"], 4),
+            "search_p50_ms": stage["parts"]["search"]["latency"]["p50"],
+        }
+        sys.stderr.write(json.dumps(row) + "\n")
+        rows.append(row)
+
+    def slope(key: str) -> float:
+        x = np.log([r["size"] for r in rows])
+        return round(float(np.polyfit(x, np.log([max(r[key], 1e-9) for r in rows]), 1)[0]), 3)
+
+    exponents = {k: slope(k) for k in ("encode_s", "index_build_s", "search_p50_ms")}
+    goals = {"encode_le_1.1": exponents["encode_s"] <= 1.1, "exact_search_le_1.1": exponents["search_p50_ms"] <= 1.1}
+    return {"rows": rows, "exponents": exponents, "goals": goals}
+
+
 def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Local, Ray with 1 CPU, Ray with 2 CPUs: one `harness run` each, on an empty cache."""
     from _timed import timed
@@ -180,7 +236,8 @@ def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="b,c", help="which parts to run: b, c or both")
+    ap.add_argument("--parts", default="a,b,c", help="which parts to run (a, b, c)")
+    ap.add_argument("--sizes", default="2000,8000,27274,100000", help="(a) corpus sizes")
     ap.add_argument("--passages", type=int, default=4_000, help="(b) pool passages")
     ap.add_argument("--rows", type=int, default=650_000)
     ap.add_argument("--dim", type=int, default=384)
@@ -199,6 +256,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     parts = {p.strip() for p in args.parts.split(",")}
     result: dict[str, Any] = {"benchmark": "scaling"}
+    if "a" in parts:
+        result["a_cost_versus_size"] = part_a(args, work)
     if "b" in parts:
         result["b_local_vs_ray"] = part_b(args, work)
     if "c" in parts:

@@ -142,8 +142,13 @@ class DocStore(Mapping[str, Doc]):
     def remembered(self, what: str, parts: Mapping[str, Any], compute: Callable[[], str]) -> str:
         """A string derived from this corpus and `parts` (e.g. a dataset fingerprint), computed
         once and kept in the artefact cache, so that a later run does not read every document."""
+        from harness.errors import CacheError
+
         key = make_key(what=what, corpus=self.fingerprint, **parts)
-        data, _, _ = ArtefactStore().get_or_compute(f"{KIND}-memo", key, lambda: (compute().encode("utf-8"), {}))
+        try:
+            data, _, _ = ArtefactStore().get_or_compute(f"{KIND}-memo", key, lambda: (compute().encode("utf-8"), {}))
+        except CacheError:  # a read-only cache that holds the store: computed, not kept
+            return compute()
         return data.decode("utf-8")
 
     def __repr__(self) -> str:

@@ -73,18 +73,37 @@ def prepare_one(spec: str, env: dict[str, str], data_root: str, task: PrepareTas
     return {"dataset": dataset.name, "system": task.variant, "seconds": time.perf_counter() - t0}
 
 
+def _where(plan: Plan, error: SpecError) -> SpecError:
+    """The spec's `executor:` line for an error, when the spec (not the command line) chose Ray."""
+    if "executor" in plan.raw:
+        error.locate(plan.path, plan.lines.at(("executor",)))
+    return error
+
+
 def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
     try:
         import ray
     except ImportError:
-        line = plan.lines.at(("executor",))
-        raise SpecError(
-            "executor 'ray' needs ray, which is not installed",
-            hint='pip install "harness[ray]", or run with --executor local',
-        ).locate(plan.path, line) from None
+        raise _where(
+            plan,
+            SpecError(
+                "executor 'ray' needs ray, which is not installed",
+                hint='pip install "harness[ray]", or run with --executor local',
+            ),
+        ) from None
     if not ray.is_initialized():  # `local` always starts a new cluster, never joins one by chance
         address = cfg.address or "local"
-        ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None, include_dashboard=False)
+        try:
+            ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None, include_dashboard=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise _where(
+                plan,
+                SpecError(
+                    f"executor: cannot start or reach the Ray cluster at '{address}': {first}",
+                    hint="start one with `ray start --head` (address: auto), or use address: local",
+                ),
+            ) from None
     return ray
 
 

@@ -67,7 +67,8 @@ def keep_numba_compilations(retriever: Any) -> None:
     it was: slower to start, the same results."""
     import contextlib
 
-    with contextlib.suppress(ImportError, AttributeError):
+    # RuntimeError: numba finds no folder it may write its cache to.
+    with contextlib.suppress(ImportError, AttributeError, RuntimeError):
         import bm25s.numba.retrieve_utils
         import bm25s.numba.selection
         from numba.core.registry import CPUDispatcher

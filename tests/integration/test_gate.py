@@ -475,9 +475,11 @@ def test_latency_is_gated_as_ratios_to_the_reference(ci_run: Path, tmp_path: Pat
 
     no_timing = _with_cell(results, "dl19", "bm25-k1.2", timing={})
     failed = run_gate(no_timing, snapshot, rules).failures
-    assert [c.message for c in failed] == [
+    # A busy machine while the reference was timed adds "[timed on a busy machine: ...]".
+    assert len(failed) == 1
+    assert failed[0].message.startswith(
         "no latency recorded for system 'bm25-k1.2' on 'dl19', but the snapshot has latency for 'bm25-k1.2'"
-    ]
+    )
     # no latency anywhere: reported, not failed
     bare = _each_cell(results, timing={})
     bare_base = tmp_path / "bare.json"

@@ -119,9 +119,10 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
     run_env = {**keep, **env}
     remote = ray.remote(max_retries=RETRIES)(prepare_one)
     t0 = time.perf_counter()
+    # Absolute paths: a worker, on another node or in Ray's session folder, has another cwd.
     pending = [
         remote.options(num_cpus=t.threads or 1, runtime_env={"env_vars": run_env}).remote(
-            str(plan.path), run_env, str(data_root), t
+            str(plan.path.resolve()), run_env, str(data_root.resolve()), t
         )
         for t in todo
     ]

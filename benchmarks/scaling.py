@@ -131,6 +131,25 @@ executor: {executor}
 """
 
 
+def default_data_root() -> Path:
+    return Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data").resolve()
+
+
+def fresh_run(spec_text: str, label: str, work: Path, data_root: Path) -> tuple[float, Path, dict[str, Any]]:
+    """`harness run` of `spec_text` into an empty output folder with an empty cache, in a
+    subprocess: (wall seconds, the output folder, its results.json)."""
+    from _timed import timed
+
+    spec = work / f"spec-{label}.yaml"
+    spec.write_text(spec_text, encoding="utf-8")
+    out, cache = work / f"out-{label}", work / f"cache-{label}"
+    for folder in (out, cache):
+        shutil.rmtree(folder, ignore_errors=True)
+    env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
+    wall, _, _ = timed([sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report"], env)
+    return wall, out, json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
 def pool_slice(data_root: Path, dest: Path, passages: int) -> Path:
     """The first `passages` passages of the TREC-DL pool with DL19's queries and judgments."""
     pool = data_root / "msmarco" / "trec-dl"
@@ -157,10 +176,9 @@ latency: {{mode: per-query, warmup: 5}}
 
 def part_a(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Encode, index build and per-query search of MiniLM flat against corpus size."""
-    from _timed import timed
     from corpus_scale import POOL, build_corpus, pool_lines
 
-    data_root = Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data").resolve()
+    data_root = default_data_root()
     lines = pool_lines(data_root / POOL)
     rows = []
     for size in (int(x) for x in args.sizes.split(",")):
@@ -169,16 +187,8 @@ def part_a(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         else:
             corpus = work / f"corpus-{size}-seed{args.seed}"
             build_corpus(data_root / POOL, corpus, size, args.seed, lines)
-        spec = work / f"spec-a-{size}.yaml"
-        spec.write_text(SPEC_A.format(corpus=corpus), encoding="utf-8")
-        out, cache = work / f"out-a-{size}", work / f"cache-a-{size}"
-        for folder in (out, cache):
-            shutil.rmtree(folder, ignore_errors=True)
-        env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
-        wall, _, _ = timed(
-            [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report"], env
-        )
-        stage = json.loads((out / "results.json").read_text(encoding="utf-8"))["cells"][0]["timing"]["stages"][0]
+        wall, _, results = fresh_run(SPEC_A.format(corpus=corpus), f"a-{size}", work, data_root)
+        stage = results["cells"][0]["timing"]["stages"][0]
         row = {
             "size": size,
             "wall_s": round(wall, 1),
@@ -200,9 +210,7 @@ def part_a(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Local, Ray with 1 CPU, Ray with 2 CPUs: one `harness run` each, on an empty cache."""
-    from _timed import timed
-
-    data_root = Path(os.environ.get("HARNESS_DATA_ROOT") or REPO.parent / "shared" / "data").resolve()
+    data_root = default_data_root()
     corpus = pool_slice(data_root, work / f"pool-{args.passages}", args.passages)
     runs: dict[str, Any] = {}
     hashes: dict[str, dict[str, str]] = {}
@@ -211,16 +219,7 @@ def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ("ray-1", "{type: ray, num_cpus: 1}"),
         ("ray-2", "{type: ray, num_cpus: 2}"),
     ):
-        spec = work / f"spec-{label}.yaml"
-        spec.write_text(SPEC_B.format(corpus=corpus, executor=executor), encoding="utf-8")
-        out, cache = work / f"out-{label}", work / f"cache-{label}"
-        for folder in (out, cache):
-            shutil.rmtree(folder, ignore_errors=True)
-        env = {**os.environ, "HARNESS_DATA_ROOT": str(data_root), "HARNESS_CACHE_DIR": str(cache)}
-        wall, _, _ = timed(
-            [sys.executable, "-m", "harness", "run", str(spec), "-o", str(out), "-q", "--no-report"], env
-        )
-        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        wall, out, results = fresh_run(SPEC_B.format(corpus=corpus, executor=executor), label, work, data_root)
         ran = results["manifest"].get("executor", {})
         runs[label] = {"wall_s": round(wall, 2), "ray_tasks_wall_s": ran.get("wall_s"), "cpus": ran.get("cpus")}
         hashes[label] = {

@@ -7,11 +7,12 @@ exponent (log-log least squares against size) of encoding, index build and per-q
 separately; the issue's goal is <= 1.1 for encoding and exact search.
 
 (b) writes a BEIR folder of the first `--passages` TREC-DL pool passages (default 4,000) with the
-DL19 queries, and runs one spec (BM25, MiniLM flat, SPLADE-tiny; batch timing) through
-`harness run` three times, each with an empty cache: `executor: local`, then `executor: {type:
-ray, num_cpus: 1}` and `{..., num_cpus: 2}` (a local cluster started by the run). It reports each
-run's wall time, the Ray tasks' own wall time from results.json, the ratios to local, and whether
-every run file is identical to the local one.
+DL19 queries, and runs one spec (BM25, MiniLM flat, SPLADE-tiny; batch timing; both encoders
+with `encode_chunk: --shard`, default 500: 8 shards) through `harness run` three times, each with
+an empty cache: `executor: local`, then `executor: {type: ray, num_cpus: 1}` and `{...,
+num_cpus: 2}` (a local cluster started by the run: its shards are encoded by 1 and 2 Ray Data
+actors). It reports each run's wall time, the Ray phases' own wall time and shard pools from
+results.json, the ratios to local, and whether every run file is identical to the local one.
 
 (c):
 
@@ -29,7 +30,7 @@ Reports each side's peak RSS and search time, `limited` minus `imports` against 
 stated constant (`WORKING_MB`), and whether both answered the same ids and scores. Prints one
 JSON line.
 
-    python benchmarks/scaling.py [--parts a,b,c] [--sizes 2000,8000,27274,100000] [--passages 4000]
+    python benchmarks/scaling.py [--parts a,b,c] [--sizes 2000,8000,27274,100000] [--passages 4000] [--shard 500]
                                  [--rows 650000] [--dim 384] [--memory-limit-mb 100] [--workdir DIR]
 """
 
@@ -124,8 +125,8 @@ datasets: [{{path: "{corpus}", split: dl19, name: dl19}}]
 measures: [nDCG@10, R@100]
 systems:
   bm25: {{type: bm25, depth: 100}}
-  minilm: {{type: dense, model: all-MiniLM-L6-v2, depth: 100}}
-  splade: {{type: splade, model: splade-tiny, depth: 100}}
+  minilm: {{type: dense, model: all-MiniLM-L6-v2, depth: 100, encode_chunk: {chunk}}}
+  splade: {{type: splade, model: splade-tiny, depth: 100, encode_chunk: {chunk}}}
 latency: {{mode: batch}}
 executor: {executor}
 """
@@ -219,9 +220,15 @@ def part_b(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ("ray-1", "{type: ray, num_cpus: 1}"),
         ("ray-2", "{type: ray, num_cpus: 2}"),
     ):
-        wall, out, results = fresh_run(SPEC_B.format(corpus=corpus, executor=executor), label, work, data_root)
+        spec = SPEC_B.format(corpus=corpus, executor=executor, chunk=args.shard)
+        wall, out, results = fresh_run(spec, label, work, data_root)
         ran = results["manifest"].get("executor", {})
-        runs[label] = {"wall_s": round(wall, 2), "ray_tasks_wall_s": ran.get("wall_s"), "cpus": ran.get("cpus")}
+        runs[label] = {
+            "wall_s": round(wall, 2),
+            "ray_wall_s": ran.get("wall_s"),
+            "cpus": ran.get("cpus"),
+            "shards": [{k: s[k] for k in ("system", "shards", "actors", "encode_s")} for s in ran.get("shards", [])],
+        }
         hashes[label] = {
             c["system"]: hashlib.sha256((out / c["run_file"]).read_bytes()).hexdigest() for c in results["cells"]
         }
@@ -238,6 +245,7 @@ def main() -> int:
     ap.add_argument("--parts", default="a,b,c", help="which parts to run (a, b, c)")
     ap.add_argument("--sizes", default="2000,8000,27274,100000", help="(a) corpus sizes")
     ap.add_argument("--passages", type=int, default=4_000, help="(b) pool passages")
+    ap.add_argument("--shard", type=int, default=500, help="(b) encode_chunk: documents per shard")
     ap.add_argument("--rows", type=int, default=650_000)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--memory-limit-mb", type=float, default=100.0)

@@ -333,6 +333,18 @@ class ArtefactStore:
                 out.append(Entry(path.parent.parent.name, path.stem, int(m.get("size", 0)), m.get("meta", {})))
         return out
 
+    def has(self, kind: str, key: str) -> bool:
+        """Whether an entry is stored (its sidecar exists), without reading or checking it."""
+        return self._paths(kind, key)[1].is_file()
+
+    def discard(self, kind: str, key: str) -> None:
+        """Remove one entry (bytes or folder, and its sidecar) if present: an intermediate one
+        whose content now lives in another entry (encoded shards, once assembled)."""
+        data_path, meta_path, _ = self._paths(kind, key)
+        meta_path.unlink(missing_ok=True)  # first: without its sidecar an entry is never read
+        data_path.unlink(missing_ok=True)
+        shutil.rmtree(data_path.with_suffix(".d"), ignore_errors=True)
+
     def clear(self, kind: str | None = None) -> int:
         """Remove the store's entries (all, or those of one kind) and nothing else; returns how
         many. A root that is not recognisably a harness cache is refused whole."""

@@ -109,6 +109,21 @@ class DocStore(Mapping[str, Doc]):
         for ids, titles, texts in self._batches(("id", "title", "text")):
             yield list(map(Doc, ids, titles, texts))
 
+    def rows(self, start: int, stop: int) -> list[Doc]:
+        """The documents at rows [start, stop) in corpus order, read from only the record
+        batches that hold them (a worker encoding one shard of a big corpus reads that shard)."""
+        import pyarrow as pa
+
+        out: list[Doc] = []
+        with pa.OSFile(str(self.path), "rb") as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(start // BATCH_ROWS, min(-(-stop // BATCH_ROWS), reader.num_record_batches)):
+                batch = reader.get_batch(i)
+                lo, hi = max(start - i * BATCH_ROWS, 0), min(stop - i * BATCH_ROWS, batch.num_rows)
+                cols = [batch.column(c).slice(lo, hi - lo).to_pylist() for c in range(3)]
+                out.extend(map(Doc, *cols))
+        return out
+
     def __iter__(self) -> Iterator[str]:
         for (ids,) in self._batches(("id",)):
             yield from ids

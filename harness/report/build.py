@@ -12,6 +12,7 @@ from harness.report.options import ReportOptions, resolve_latency_stat, resolve_
 from harness.report.rows import cost_rows, latency_row, significance_rows, winloss_rows
 from harness.report.tradeoff import tradeoff_points
 from harness.report.view import DatasetView, ReportView
+from harness.report.where_ran import latency_note, offline_note
 from harness.results import Cell, ResultSet
 from harness.sections import LatencyScope
 
@@ -126,4 +127,6 @@ def build(results: ResultSet, options: ReportOptions) -> ReportView:
         spec_json=json.dumps(results.manifest.spec, indent=2, default=str, ensure_ascii=False),
         environments=_environments(results),
         systems=results.systems,
+        latency_note=latency_note(results.manifest.executor),
+        offline_note=offline_note(results.manifest.executor),
     )

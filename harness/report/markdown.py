@@ -78,4 +78,5 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
         files = [p for p in plots if p.dataset == ds.name]
         if files:
             out += ["", "Plots: " + ", ".join(f"[{p.kind}]({plots_href}/{p.name}.png)" for p in files)]
+    out += ["", f"Latency: {md_text(view.latency_note)}", "", md_text(view.offline_note)]
     return "\n".join(out) + "\n"

@@ -78,3 +78,7 @@ class ReportView:
     spec_json: str
     environments: list[dict[str, Any]]
     systems: Mapping[str, SystemInfo] = field(default_factory=dict)
+    latency_note: str = ""
+    """How latency was measured given where the work ran (harness.report.where_ran)."""
+    offline_note: str = ""
+    """Where indexing and encoding ran: this process or a Ray cluster, its shards and tasks."""

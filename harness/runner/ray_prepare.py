@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.errors import HarnessError, SpecError
 from harness.plan import Plan
+from harness.runner.ray_encode import encode_on_ray
 from harness.sections import ExecutorConfig
 from harness.systems import STAGES
 
@@ -80,6 +81,38 @@ def _where(plan: Plan, error: SpecError) -> SpecError:
     return error
 
 
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for a cluster's address to answer before saying it cannot be reached (Ray's
+own retries would go on for minutes)."""
+
+
+def _reachable(address: str, plan: Plan) -> None:
+    """For a `host:port` or `ray://host:port` address, that something listens there."""
+    import socket
+
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise _where(
+            plan,
+            SpecError(
+                f"executor: Ray address '{address}' is not host:port, ray://host:port, auto or local",
+                hint="e.g. address: 10.0.0.5:6379 (the head node's `ray start --head` address)",
+            ),
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _where(
+            plan,
+            SpecError(
+                f"executor: cannot reach the Ray cluster at '{address}': {exc.strerror or exc}",
+                hint="start one there with `ray start --head`, check the address and port, or use address: local",
+            ),
+        ) from None
+
+
 def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
     try:
         import ray
@@ -93,6 +126,7 @@ def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
         ) from None
     if not ray.is_initialized():  # `local` always starts a new cluster, never joins one by chance
         address = cfg.address or "local"
+        _reachable(address, plan)
         try:
             ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None, include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -119,6 +153,7 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
     run_env = {**keep, **env}
     remote = ray.remote(max_retries=RETRIES)(prepare_one)
     t0 = time.perf_counter()
+    shards = encode_on_ray(ray, plan, data_root, run_env, cfg.encode_workers, progress)
     # Absolute paths: a worker, on another node or in Ray's session folder, has another cwd.
     pending = [
         remote.options(num_cpus=t.threads or 1, runtime_env={"env_vars": run_env}).remote(
@@ -144,6 +179,7 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
         "address": cfg.address or "local",
         "nodes": len([n for n in ray.nodes() if n.get("Alive")]),
         "cpus": resources.get("CPU"),
+        "shards": shards,
         "tasks": done,
         "wall_s": round(time.perf_counter() - t0, 3),
         "timing": "cells run and timed in the driver process, one at a time, after the Ray tasks",

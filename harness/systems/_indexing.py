@@ -7,7 +7,7 @@ A private module: the stage registry does not load modules whose name starts wit
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -26,10 +26,13 @@ DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
 
 
 ENCODE_CHUNK = 65_536
-"""Documents per encoder call. A call sorts its texts by token count into batches; a corpus up to
-this size is one call, a larger one is read a chunk at a time, so that the texts held are one
-chunk's and not the corpus's. Chunked, the batches (and so the last bits of an embedding) differ
-from one call over the corpus: `chunking` puts the chunk size into the cache key then."""
+"""Default documents per encoder call (the stages' `encode_chunk`). A call sorts its texts by
+token count into batches; a corpus up to this size is one call, a larger one is read a chunk (a
+shard, `_shards`) at a time, so that the texts held are one chunk's and not the corpus's.
+Chunked, the batches (and so the last bits of an embedding) differ from one call over the
+corpus: `chunking` puts the chunk size into the cache key then."""
+
+ENCODE_CHUNK_HELP = "documents per encoder call, and per shard a Ray worker encodes"
 
 
 def _require_docs(dataset: Dataset, stage: str) -> None:
@@ -57,26 +60,10 @@ def corpus_batches(dataset: Dataset, stage: str, size: int = 16_384) -> Iterator
         yield batch
 
 
-def chunking(dataset: Dataset) -> dict[str, int]:
-    """The cache-key part of `ENCODE_CHUNK`: empty when the corpus is one chunk (one encoder call
+def chunking(dataset: Dataset, size: int) -> dict[str, int]:
+    """The cache-key part of the chunk size: empty when the corpus is one chunk (one encoder call
     over the whole corpus, as before chunks existed), else the chunk size."""
-    return {"encode_chunk": ENCODE_CHUNK} if len(dataset.docs) > ENCODE_CHUNK else {}
-
-
-def encode_corpus(
-    dataset: Dataset, stage: str, fields: Sequence[str], encode: Callable[[list[str]], T], progress: bool
-) -> Iterator[T]:
-    """`encode` over the corpus's texts, one `ENCODE_CHUNK` of documents per call, in order."""
-    from tqdm import tqdm
-
-    chunks = -(-len(dataset.docs) // ENCODE_CHUNK)
-    bar = tqdm(
-        total=chunks, desc=f"{stage}: corpus chunks", unit="chunk", leave=False, disable=not progress or chunks < 2
-    )
-    for batch in corpus_batches(dataset, stage, ENCODE_CHUNK):
-        yield encode([doc_text(d, fields) for d in batch])
-        bar.update()
-    bar.close()
+    return {"encode_chunk": size} if len(dataset.docs) > size else {}
 
 
 def doc_text(doc: Doc, fields: Sequence[str]) -> str:

@@ -18,6 +18,7 @@ parameters. Cache entries are .npy bytes and `faiss.serialize_index` bytes (no p
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -35,29 +36,27 @@ from harness.models.encoding import BiEncoder, EncodeOptions
 from harness.models.locate import ResolvedModel, resolve_model
 from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
 from harness.records import Query, Run, ScoredDoc
-from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
+from harness.systems import STAGES, Stage, StageContext, StageParams
+from harness.systems._faiss_build import build_index, train_key
 from harness.systems._indexing import (
-    DEFAULT_FIELDS,
-    TextField,
     chunking,
     corpus_fingerprint,
     corpus_ids,
-    encode_corpus,
     encoding_costs,
 )
 from harness.systems._sharded_flat import FILE as EMBEDDINGS
 from harness.systems._sharded_flat import ShardedFlat, write_header
+from harness.systems._shards import EncoderParams, ShardedEncoding, Tally, discard_shards, encoded_parts, shard_costs
 from harness.threads import applied_threads
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
 INDEX_KEYS = ("M", "efConstruction", "efSearch", "nlist", "nprobe", "m", "nbits", "qtype")
-SQ_TYPES = {"8bit": "QT_8bit", "4bit": "QT_4bit", "6bit": "QT_6bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
 FORMAT = 2
 """Bump when the meaning of cached embeddings or indexes changes (2: embeddings are a folder
 entry holding one `.npy` file, read memory-mapped)."""
 
 
-class DenseParams(RetrieverParams):
+class DenseParams(EncoderParams):
     model: str = Field(min_length=1, description="alias, local folder or Hugging Face id")
     index: IndexType = Field(default="flat", description="flat | hnsw | ivf | ivfpq | sq")
     M: int = Field(default=32, ge=2, description="hnsw: neighbours per node")
@@ -72,7 +71,6 @@ class DenseParams(RetrieverParams):
     batch_size: int = Field(default=32, gt=0)
     threads: int | None = Field(default=None, gt=0, description="torch / onnxruntime / FAISS threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
-    fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
     pooling: Literal["mean", "cls", "max"] | None = Field(
         default=None, description="override the model's pooling (onnx backend; folders without an alias)"
     )
@@ -161,56 +159,23 @@ def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str, ch
     )
 
 
-def _faiss_error(params: DenseParams, build: Mapping[str, Any], exc: Exception) -> SystemConfigError:
-    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), str(exc))
-    shown = ", ".join(f"{k}={v}" for k, v in build.items()) or "defaults"
-    return SystemConfigError(
-        f"FAISS rejected the '{params.index}' index ({shown}): {first}",
-        hint="change the index parameters (ivfpq: m must divide the embedding dimension; "
-        "ivf: nlist at most the number of documents)",
-    )
-
-
-def build_index(params: DenseParams, emb: Any) -> Any:
-    """A trained, filled FAISS index over `emb` (float32 [N, d])."""
-    import faiss
-
-    n, d = emb.shape
-    build = params.build_params(n)
-    ip = faiss.METRIC_INNER_PRODUCT
-    index: Any
-    try:
-        if params.index == "flat":
-            index = faiss.IndexFlatIP(d)
-        elif params.index == "hnsw":
-            index = faiss.IndexHNSWFlat(d, params.M, ip)
-            index.hnsw.efConstruction = params.efConstruction
-        elif params.index == "ivf":
-            if build["nlist"] > n:
-                raise RuntimeError(f"nlist={build['nlist']} exceeds the {n} documents to cluster")
-            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, build["nlist"], ip)
-        elif params.index == "ivfpq":
-            if build["nlist"] > n:
-                raise RuntimeError(f"nlist={build['nlist']} exceeds the {n} documents to cluster")
-            index = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, build["nlist"], params.m, params.nbits, ip)
-        else:
-            index = faiss.IndexScalarQuantizer(d, getattr(faiss.ScalarQuantizer, SQ_TYPES[params.qtype]), ip)
-        if not index.is_trained:
-            index.train(emb)
-        index.add(emb)
-    except RuntimeError as exc:
-        raise _faiss_error(params, build, exc) from None
-    return index
-
-
 @STAGES.register("dense")
-class Dense(Stage):
+class Dense(Stage, ShardedEncoding[Any]):
     Params = DenseParams
     params: DenseParams
     uses_cache: ClassVar[bool] = True
     """Writes to the artefact cache: a run proves the cache writable before any work."""
+    encoding_kind: ClassVar[str] = "embeddings"
+    _model: ResolvedModel | None = None
+    _key: str | None = None
+    _encoder: BiEncoder | None = None
 
     def _resolved(self) -> ResolvedModel:
+        if self._model is None:
+            self._model = self._resolve()
+        return self._model
+
+    def _resolve(self) -> ResolvedModel:
         resolved = resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)
         overrides: dict[str, Any] = {}
         if self.params.pooling is not None:
@@ -240,9 +205,10 @@ class Dense(Stage):
         n_docs = len(self.doc_ids)
         resolved = self._resolved()
         self.resolved = resolved
-        self.encoder: BiEncoder = load_bi_encoder(resolved, p.encode_options(self.progress, resolved.spec.precision))
-        emb_key = embeddings_key(resolved, p, corpus_fingerprint(self.ctx.dataset), chunking(self.ctx.dataset))
-        folder, emb_meta, emb_cached = ArtefactStore().folder_or_build("embeddings", emb_key, self._encode_into)
+        self.encoder = self._bi_encoder()
+        emb_key = self.encoding_key()
+        folder, emb_meta, emb_cached = ArtefactStore().folder_or_build(self.encoding_kind, emb_key, self._encode_into)
+        discard_shards(self)
         path = folder / EMBEDDINGS
         emb = np.load(path, mmap_mode="r")  # read in place: a FAISS index copies what it needs
         if emb.shape[0] != n_docs:
@@ -269,27 +235,62 @@ class Dense(Stage):
             "index_bytes": index_bytes,
             "cached": bool(emb_cached and index_cached),
             "embeddings_cached": emb_cached,
+            **shard_costs(emb_meta),
         }
 
+    # The corpus in shards (`ShardedEncoding`): what a Ray worker calls without `prepare`.
+    def encoding_key(self) -> str:
+        if self._key is None:
+            dataset = self.ctx.dataset
+            chunks = chunking(dataset, self.params.encode_chunk)
+            self._key = embeddings_key(self._resolved(), self.params, corpus_fingerprint(dataset), chunks)
+        return self._key
+
+    def _bi_encoder(self) -> BiEncoder:
+        if self._encoder is None:
+            resolved = self._resolved()
+            self._encoder = load_bi_encoder(
+                resolved, self.params.encode_options(self.progress, resolved.spec.precision)
+            )
+        return self._encoder
+
+    def encode_texts(self, texts: list[str]) -> Any:
+        return self._bi_encoder().encode_docs(texts)
+
+    def tokens_encoded(self) -> int:
+        return self._encoder.tokens if self._encoder is not None else 0
+
+    def shard_to_bytes(self, part: Any) -> bytes:
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(part, dtype="<f4"), allow_pickle=False)
+        return buffer.getvalue()
+
+    def shard_from_bytes(self, data: bytes) -> Any:
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
     def _encode_into(self, folder: Path) -> dict[str, Any]:
-        """Encode the corpus into `folder`'s `.npy` file chunk by chunk (never the whole array in
-        memory); what it cost."""
-        p = self.params
+        """Encode the corpus into `folder`'s `.npy` file shard by shard (never the whole array in
+        memory; shards Ray workers stored are read, not encoded); what it cost."""
         n_docs = len(self.doc_ids)
-        before = self.encoder.tokens
-        t0 = time.perf_counter()
+        tally = Tally()
         dim = 0
         with (folder / EMBEDDINGS).open("wb") as out:
-            for part in encode_corpus(self.ctx.dataset, "dense", p.fields, self.encoder.encode_docs, self.progress):
+            for part in encoded_parts(self, tally, self.progress):
                 if not dim:
                     dim = int(part.shape[1])
                     write_header(out, n_docs, dim)
                 out.write(part.astype("<f4", copy=False).tobytes())
         return {
-            "seconds": time.perf_counter() - t0,
-            "tokens": self.encoder.tokens - before,
+            "seconds": tally.seconds,
+            "tokens": tally.tokens,
             "docs": n_docs,
             "dim": dim,
+            "shards": tally.shards,
+            "shards_from_workers": tally.from_workers,
             "model": self.resolved.describe(),
             "dataset": self.ctx.dataset.name,
         }
@@ -306,7 +307,14 @@ class Dense(Stage):
             t0 = time.perf_counter()
             self.index = build_index(p, emb)
             return time.perf_counter() - t0, int(emb.nbytes), True
-        index_key = make_key(what="faiss-index", format=FORMAT, embeddings=emb_key, type=p.index, **build)
+        index_key = make_key(
+            what="faiss-index",
+            format=FORMAT,
+            embeddings=emb_key,
+            type=p.index,
+            **build,
+            **train_key(p, len(self.doc_ids)),
+        )
 
         def make_index() -> tuple[bytes, dict[str, Any]]:
             t0 = time.perf_counter()

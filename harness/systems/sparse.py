@@ -22,29 +22,26 @@ from harness.models.encoding import EncodeOptions, SparseEncoderModel
 from harness.models.locate import ResolvedModel, resolve_model
 from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
 from harness.records import Query, Run, ScoredDoc
-from harness.systems import STAGES, RetrieverParams, Stage, StageContext, StageParams
+from harness.systems import STAGES, Stage, StageContext, StageParams
 from harness.systems._indexing import (
-    DEFAULT_FIELDS,
-    TextField,
     chunking,
     corpus_fingerprint,
     corpus_ids,
-    encode_corpus,
     encoding_costs,
 )
+from harness.systems._shards import EncoderParams, ShardedEncoding, Tally, discard_shards, encoded_parts, shard_costs
 
 FORMAT = 1
 QUERY_BLOCK = 256
 """Queries scored together (a dense [block, docs] score matrix at a time)."""
 
 
-class SpladeParams(RetrieverParams):
+class SpladeParams(EncoderParams):
     model: str = Field(default="splade-tiny", min_length=1, description="alias, local folder or Hugging Face id")
     precision: Precision | None = Field(default=None, description=PRECISION_HELP)
     batch_size: int = Field(default=8, gt=0, description="small: the MLM head makes [batch, tokens, vocab] logits")
     threads: int | None = Field(default=None, gt=0, description="torch threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
-    fields: list[TextField] = Field(default_factory=lambda: list(DEFAULT_FIELDS), min_length=1)
 
     def thread_count(self) -> int | None:
         return self.threads
@@ -85,11 +82,15 @@ def top_k_rows(scores: Any, k: int) -> tuple[Any, Any]:
 
 
 @STAGES.register("splade")
-class Splade(Stage):
+class Splade(Stage, ShardedEncoding[Any]):
     Params = SpladeParams
     params: SpladeParams
     uses_cache: ClassVar[bool] = True
     """Writes to the artefact cache: a run proves the cache writable before any work."""
+    encoding_kind: ClassVar[str] = "sparse-vectors"
+    _model: ResolvedModel | None = None
+    _key: str | None = None
+    _encoder: SparseEncoderModel | None = None
 
     @staticmethod
     def _resolve(params: SpladeParams, ctx: StageContext) -> ResolvedModel:
@@ -100,51 +101,80 @@ class Splade(Stage):
         resolved = cls._resolve(cast(SpladeParams, params), ctx)
         return f"{resolved.files_hash}:{resolved.spec.precision}"
 
-    def prepare(self) -> None:
-        p = self.params
-        self.doc_ids = corpus_ids(self.ctx.dataset, "SPLADE")
-        n_docs = len(self.doc_ids)
-        resolved = self._resolve(p, self.ctx)
-        self.encoder: SparseEncoderModel = load_sparse_encoder(
-            resolved,
-            EncodeOptions(
+    # The corpus in shards (`ShardedEncoding`): what a Ray worker calls without `prepare`.
+    def _resolved(self) -> ResolvedModel:
+        if self._model is None:
+            self._model = self._resolve(self.params, self.ctx)
+        return self._model
+
+    def encoding_key(self) -> str:
+        if self._key is None:
+            p, resolved = self.params, self._resolved()
+            self._key = make_key(
+                what="splade-doc-vectors",
+                format=FORMAT,
+                model_files=resolved.files_hash,
+                backend=resolved.backend,
+                precision=resolved.spec.precision,
+                max_length=p.max_length or resolved.spec.max_length,
+                corpus=corpus_fingerprint(self.ctx.dataset),
+                fields=list(p.fields),
+                **chunking(self.ctx.dataset, p.encode_chunk),
+            )
+        return self._key
+
+    def _sparse_encoder(self) -> SparseEncoderModel:
+        if self._encoder is None:
+            p, resolved = self.params, self._resolved()
+            options = EncodeOptions(
                 batch_size=p.batch_size,
                 threads=p.threads,
                 max_length=p.max_length,
                 progress=self.progress,
                 precision=resolved.spec.precision,
-            ),
-        )
-        key = make_key(
-            what="splade-doc-vectors",
-            format=FORMAT,
-            model_files=resolved.files_hash,
-            backend=resolved.backend,
-            precision=resolved.spec.precision,
-            max_length=p.max_length or resolved.spec.max_length,
-            corpus=corpus_fingerprint(self.ctx.dataset),
-            fields=list(p.fields),
-            **chunking(self.ctx.dataset),
-        )
+            )
+            self._encoder = load_sparse_encoder(resolved, options)
+        return self._encoder
+
+    def encode_texts(self, texts: list[str]) -> Any:
+        return self._sparse_encoder().encode_docs(texts)
+
+    def tokens_encoded(self) -> int:
+        return self._encoder.tokens if self._encoder is not None else 0
+
+    def shard_to_bytes(self, part: Any) -> bytes:
+        return sparse_to_bytes(part)
+
+    def shard_from_bytes(self, data: bytes) -> Any:
+        return bytes_to_sparse(data)
+
+    def prepare(self) -> None:
+        p = self.params
+        self.doc_ids = corpus_ids(self.ctx.dataset, "SPLADE")
+        n_docs = len(self.doc_ids)
+        resolved = self._resolved()
+        self.encoder = self._sparse_encoder()
+        key = self.encoding_key()
 
         def encode() -> tuple[bytes, dict[str, Any]]:
-            before = self.encoder.tokens
-            t0 = time.perf_counter()
             import scipy.sparse
 
-            parts = list(encode_corpus(self.ctx.dataset, "SPLADE", p.fields, self.encoder.encode_docs, self.progress))
+            tally = Tally()
+            parts = list(encoded_parts(self, tally, self.progress))
             mat = parts[0] if len(parts) == 1 else scipy.sparse.vstack(parts, format="csr")
-            seconds = time.perf_counter() - t0
             return sparse_to_bytes(mat), {
-                "seconds": seconds,
-                "tokens": self.encoder.tokens - before,
+                "seconds": tally.seconds,
+                "tokens": tally.tokens,
                 "docs": n_docs,
                 "nnz": int(mat.nnz),
+                "shards": tally.shards,
+                "shards_from_workers": tally.from_workers,
                 "model": resolved.describe(),
                 "dataset": self.ctx.dataset.name,
             }
 
-        data, meta, cached = ArtefactStore().get_or_compute("sparse-vectors", key, encode)
+        data, meta, cached = ArtefactStore().get_or_compute(self.encoding_kind, key, encode)
+        discard_shards(self)
         t0 = time.perf_counter()
         doc_vectors = bytes_to_sparse(data)
         if doc_vectors.shape[0] != n_docs:
@@ -164,6 +194,7 @@ class Splade(Stage):
             "build_s": encode_s + index_s,
             "index_bytes": len(data),
             "cached": cached,
+            **shard_costs(meta),
         }
 
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:

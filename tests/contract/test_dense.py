@@ -154,22 +154,20 @@ def test_faiss_rejections_are_config_errors(scifact_slice: Dataset, data_root: P
 def test_a_corpus_larger_than_a_chunk_is_encoded_chunk_by_chunk(
     exact: Dense, scifact_slice: Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With 64 documents a chunk, the 200 documents are read and encoded in four encoder calls,
-    in corpus order: each row is its document's embedding (batches of other lengths change only
-    the last bits of bf16), and the chunk size is part of the cache key."""
-    import harness.systems._indexing as indexing
+    """With `encode_chunk: 64`, the 200 documents are read and encoded in four encoder calls (four
+    shards), in corpus order: each row is its document's embedding (batches of other lengths
+    change only the last bits of bf16), and the chunk size is part of the cache key."""
+    import harness.systems._shards as shards
 
-    monkeypatch.setattr(indexing, "ENCODE_CHUNK", 64)
     read: list[int] = []
-    batches = indexing.corpus_batches
+    docs_of = shards.shard_docs
 
-    def counted(dataset: Dataset, stage: str, size: int = 16_384) -> Any:
-        for batch in batches(dataset, stage, size):
-            read.append(len(batch))
-            yield batch
+    def counted(dataset: Dataset, index: int, size: int) -> Any:
+        read.append(len(got := docs_of(dataset, index, size)))
+        return got
 
-    monkeypatch.setattr(indexing, "corpus_batches", counted)
-    chunked = Dense(DenseParams.model_validate({**FAST, "index": "flat", "depth": 10}), exact.ctx)
+    monkeypatch.setattr(shards, "shard_docs", counted)
+    chunked = Dense(DenseParams.model_validate({**FAST, "index": "flat", "depth": 10, "encode_chunk": 64}), exact.ctx)
     chunked.prepare()
     assert read == [64, 64, 64, 8]
     assert chunked.costs["embeddings_cached"] is False  # another key than the one-call embeddings
@@ -197,3 +195,54 @@ def test_memory_limited_exact_search_answers_as_the_flat_index(
     np.testing.assert_array_equal(limited.index.reconstruct_n(0, N_DOCS), exact.index.reconstruct_n(0, N_DOCS))
     with pytest.raises(ValueError, match="memory_limit_mb bounds exact search: it needs index: flat"):
         DenseParams.model_validate({**FAST, "index": "hnsw", "memory_limit_mb": 1})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"index": "flat"},
+        {"index": "ivf", "nlist": 4},
+        {"index": "ivfpq", "nlist": 2, "m": 8, "nbits": 4},
+        {"index": "sq"},
+    ],
+)
+def test_an_index_filled_in_blocks_is_the_index_filled_at_once(
+    exact: Dense, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filling 64 rows at a time (on disk: one block resident) gives byte for byte the index one
+    `add` over the 200 embeddings gives."""
+    import faiss
+
+    import harness.systems._faiss_build as faiss_build
+
+    p = DenseParams.model_validate({**FAST, **params})
+    emb = exact.index.reconstruct_n(0, N_DOCS)
+    whole = faiss.serialize_index(faiss_build.build_index(p, emb))
+    monkeypatch.setattr(faiss_build, "FILL_ROWS", 64)
+    assert np.array_equal(faiss.serialize_index(faiss_build.build_index(p, emb)), whole)
+
+
+def test_ivf_is_trained_on_a_fixed_sample_when_the_corpus_outgrows_the_cells(
+    exact: Dense, scifact_slice: Dataset, data_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 10 training points per cell, an IVF of 4 cells trains on 40 of the 200 rows, drawn
+    with a fixed seed: built twice it is the same index, it differs from the one trained on all
+    rows, its cache key says so, and searching all 4 cells is still exact search."""
+    import faiss
+
+    import harness.systems._faiss_build as faiss_build
+
+    p = DenseParams.model_validate({**FAST, "index": "ivf", "nlist": 4, "nprobe": 4, "depth": 10})
+    emb = exact.index.reconstruct_n(0, N_DOCS)
+    on_all = faiss.serialize_index(faiss_build.build_index(p, emb))
+    assert faiss_build.training_rows(p, N_DOCS) is None
+    assert faiss_build.train_key(p, N_DOCS) == {}
+    monkeypatch.setattr(faiss_build, "TRAIN_PER_CELL", 10)
+    assert faiss_build.training_rows(p, N_DOCS) == 40
+    assert faiss_build.train_key(p, N_DOCS) == {"train_rows": 40, "train_seed": faiss_build.TRAIN_SEED}
+    sampled = faiss.serialize_index(faiss_build.build_index(p, emb))
+    assert np.array_equal(sampled, faiss.serialize_index(faiss_build.build_index(p, emb)))
+    assert not np.array_equal(sampled, on_all)
+    stage = make(scifact_slice, data_root, index="ivf", nlist=4, nprobe=4, depth=10)
+    queries = list(scifact_slice.queries.values())
+    assert top_ids(stage.search(queries, None)) == top_ids(exact.search(queries, None))

@@ -5,9 +5,13 @@ measure is equal. Without ray installed, `executor: ray` is one clear line (exit
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
+import socket
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from tests.support import assert_one_clear_line, read_results, run_cli, write_sp
 
 SYSTEMS = """systems:
   bm25: {type: bm25, depth: 100}
-  minilm: {type: dense, model: all-MiniLM-L6-v2, max_length: 64, batch_size: 64, depth: 100}
+  minilm: {type: dense, model: all-MiniLM-L6-v2, max_length: 64, batch_size: 64, encode_chunk: 32, depth: 100}
   rrf: {type: fuse, method: rrf, inputs: [bm25, minilm], depth: 100}
   bm25-ce:
     - {type: bm25, depth: 100}
@@ -121,11 +125,64 @@ def test_ray_executor_gives_the_local_runs(
     assert ran["cpus"] == 2.0
     # One task per indexing system: bm25, minilm and bm25-ce's first stage (fusion has none).
     assert sorted(t["system"] for t in ran["tasks"]) == ["bm25", "bm25-ce", "minilm"]
-    # The artefacts the tasks wrote are what the driver's cells read.
+    # minilm's 200 documents are 7 shards of 32, encoded by a pool of 2 Ray Data actors.
+    assert ran["shards"] == [
+        {
+            "dataset": ran["shards"][0]["dataset"],
+            "system": "minilm",
+            "shards": 7,
+            "encoded": 7,
+            "actors": 2,
+            "cpus_per_actor": 1,
+            "hosts": [socket.gethostname()],
+            "encode_s": ran["shards"][0]["encode_s"],
+        }
+    ]
+    # The artefacts the tasks wrote are what the driver's cells read: the indexing task
+    # assembled the 7 shards the workers stored (the local run encoded its own 7).
     by_system = {c["system"]: c for c in on_ray["cells"]}
-    assert by_system["minilm"]["timing"]["stages"][0]["costs"]["embeddings_cached"] is True
+    minilm = by_system["minilm"]["timing"]["stages"][0]["costs"]
+    assert (minilm["embeddings_cached"], minilm["shards"], minilm["shards_from_workers"]) == (True, 7, 7)
+    local_minilm = {c["system"]: c for c in c.local["cells"]}["minilm"]["timing"]["stages"][0]["costs"]
+    assert (local_minilm["shards"], local_minilm["shards_from_workers"]) == (7, 0)
+    # The report says where the work ran and how latency was measured.
+    from harness.cli import main
+
+    assert main(["report", str(tmp_path / "ray")]) == 0
+    md = (tmp_path / "ray" / "report.md").read_text(encoding="utf-8")
+    assert "Executor: a Ray cluster (local: 1 node(s), 2 CPUs)" in md
+    assert ": 7 of 7 shards encoded by 2 actor(s) × 1 CPU on " in md
+    assert "Then 3 indexing task(s) built" in md
+    assert "Latency: Measured in the driver process, one cell at a time, after every Ray task had finished" in md
+    assert "Executor: a Ray cluster" in (tmp_path / "ray" / "report.html").read_text(encoding="utf-8")
     assert by_system["bm25"]["timing"]["stages"][0]["cached"] is True
     _same_runs(c.local_out, c.local, tmp_path / "ray", on_ray)
+
+
+@contextlib.contextmanager
+def _kill_once(find: Callable[[], list[int]], after_s: float = 0.0) -> Iterator[list[int]]:
+    """While the block runs, SIGKILL the first process `find` names (`after_s` after it is first
+    seen); yields the list of pids killed (one, or none if none was found within 2 minutes)."""
+    import signal
+    import threading
+    import time
+
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            pids = find()
+            if pids:
+                time.sleep(after_s)
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    yield killed
+    thread.join()
 
 
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's workers through /proc")
@@ -134,30 +191,35 @@ def test_a_worker_killed_mid_task_is_retried_and_the_runs_are_the_same(
 ) -> None:
     """SIGKILL the first worker seen running an indexing task: Ray re-runs the task on another
     worker, the half-built artefact is never read, and the runs are the local ones."""
-    import os
-    import signal
-    import threading
-    import time
-
-    killed: list[int] = []
-
-    def killer() -> None:
-        deadline = time.monotonic() + 60
-        while not killed and time.monotonic() < deadline:
-            pids = _ray_workers("prepare_one")
-            if pids:
-                time.sleep(0.3)  # into the task's work (loading, tokenising, encoding)
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
     c = on_cluster
-    on_ray = _run_in_process(_spec(tmp_path, c.slice_beir, "ray"), tmp_path / "ray", tmp_path / "c3", monkeypatch)
-    thread.join()
+    spec = _spec(tmp_path, c.slice_beir, "ray")
+    # 0.3 s into the task's work (loading, tokenising, encoding)
+    with _kill_once(lambda: _ray_workers("prepare_one"), after_s=0.3) as killed:
+        on_ray = _run_in_process(spec, tmp_path / "ray", tmp_path / "c3", monkeypatch)
     assert len(killed) == 1
     assert len(on_ray["manifest"]["executor"]["tasks"]) == 3
+    _same_runs(c.local_out, c.local, tmp_path / "ray", on_ray)
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's workers through /proc")
+def test_a_shard_worker_killed_mid_encoding_is_restarted_and_the_runs_are_the_same(
+    on_cluster: OnCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL a Ray Data actor encoding shards once the first shard is stored: Ray restarts it,
+    the shard it was encoding is encoded again, every shard still comes from the workers, and
+    the runs are the local ones."""
+    c, cache = on_cluster, tmp_path / "c5"
+
+    def encoding_actors() -> list[int]:
+        return _ray_workers("MapWorker") if list(cache.glob("encoded-shard/*/*.json")) else []
+
+    with _kill_once(encoding_actors) as killed:
+        on_ray = _run_in_process(_spec(tmp_path, c.slice_beir, "ray"), tmp_path / "ray", cache, monkeypatch)
+    assert len(killed) == 1
+    assert on_ray["manifest"]["executor"]["shards"][0]["encoded"] == 7
+    minilm = {c["system"]: c for c in on_ray["cells"]}["minilm"]["timing"]["stages"][0]["costs"]
+    assert minilm["shards_from_workers"] == 7
+    assert not list(cache.glob("encoded-shard/*/*.json"))  # assembled, then discarded
     _same_runs(c.local_out, c.local, tmp_path / "ray", on_ray)
 
 

@@ -81,6 +81,11 @@ def test_the_store_reads_back_the_documents_the_file_holds(tmp_path: Path, small
         store["nope"]
     assert len(store) == 5
     assert dict(store.items()) == expected
+    # A row range (a shard) reads the batches that hold it, across batch boundaries.
+    every = list(expected.values())
+    for start in range(6):
+        for stop in range(start, 7):
+            assert store.rows(start, stop) == every[start:stop], (start, stop)
 
 
 def test_fingerprints_are_those_of_the_same_documents_in_memory(

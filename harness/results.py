@@ -21,7 +21,10 @@ from harness.names import resolve_variant_name
 from harness.sections import Settings
 from harness.timing import Record, Timing
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READS = (2, 3)
+"""Schemas this harness reads: 3 keeps per-query values and latency samples in a Parquet table
+beside results.json (harness.result_tables); 2 held them inline and is read as it is."""
 RESULTS_FILE = "results.json"
 _HISTORY = {
     1: "schema 1 (harness 0.x before typed timing: untyped timing blocks, environment per cell)",
@@ -69,7 +72,7 @@ class Manifest(Record):
 
 
 class ResultSet(Record):
-    schema_version: Literal[2] = 2
+    schema_version: Literal[2, 3] = 3  # SCHEMA_VERSION
     experiment: str
     manifest: Manifest = Field(default_factory=Manifest)
     settings: Settings = Field(default_factory=Settings)
@@ -82,6 +85,9 @@ class ResultSet(Record):
     """Machine and software fingerprints by id (harness.environment); cells name theirs."""
     comparisons: dict[str, Any] = Field(default_factory=dict)
     """Statistical comparisons against a baseline system (harness.compare)."""
+    tables: dict[str, str] = Field(default_factory=dict)
+    """Files beside results.json holding part of the set, by name, with their sha256
+    (schema 3: `per_query.parquet`, harness.result_tables)."""
 
     def cell(self, dataset: str, system: str) -> Cell | None:
         for c in self.cells:
@@ -119,8 +125,14 @@ class ResultSet(Record):
         return self.model_dump(mode="json")
 
     def save(self, folder: Path, dest: Destination = ANYWHERE) -> Path:
+        """results.json and, first, the per-query table it names (so that it never names a
+        table that is not completely written)."""
+        from harness.result_tables import TABLE_FILE, split, write_table
+
+        lean, rows = split({**self.to_dict(), "schema_version": SCHEMA_VERSION})
+        lean["tables"] = {TABLE_FILE: write_table(folder, rows, dest)}
         path = folder / RESULTS_FILE
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n", dest)
+        atomic_write_text(path, json.dumps(lean, indent=1) + "\n", dest)
         return path
 
     @classmethod
@@ -134,15 +146,19 @@ class ResultSet(Record):
             d = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise DataError(f"results file is not valid JSON ({exc})", path=path) from None
+        if isinstance(d, dict) and d.get("schema_version") == SCHEMA_VERSION:
+            from harness.result_tables import merge
+
+            d = merge(d, path.parent)
         return cls.from_dict(d, path)
 
     @classmethod
     def from_dict(cls, d: Any, path: Path | None = None) -> ResultSet:
         version = d.get("schema_version") if isinstance(d, Mapping) else None
-        if version != SCHEMA_VERSION:
+        if version not in READS:
             written = _HISTORY.get(version, f"schema {version!r}") if isinstance(version, int) else "no schema"
             raise DataError(
-                f"results file has {written}; this harness reads schema {SCHEMA_VERSION} only",
+                f"results file has {written}; this harness reads schemas {READS[0]} and {READS[1]}",
                 path=path,
                 hint="re-run the experiment with this harness (`harness run SPEC`; run files are kept) "
                 "or read it with the harness version that wrote it",

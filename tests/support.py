@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -64,9 +63,11 @@ def assert_one_clear_line(code: int, err: str, *needles: str) -> None:
 
 
 def read_results(out: Path) -> dict[str, Any]:
-    """An output folder's results.json, as plain JSON."""
-    data: dict[str, Any] = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    return data
+    """An output folder's result set as plain JSON: results.json with the per-query table it
+    names merged back in (harness.result_tables), as every reader of results sees it."""
+    from harness.results import ResultSet
+
+    return ResultSet.load(out).to_dict()
 
 
 def aggregates(out: Path) -> dict[str, dict[str, float]]:

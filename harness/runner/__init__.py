@@ -61,7 +61,7 @@ def check_destinations(plan: Plan, output: Path) -> None:
     from harness.cache import ArtefactStore
 
     writable_folder(output, OUTPUT)
-    for name in ("results.json", "report.html", "report.md"):
+    for name in ("results.json", "per_query.parquet", "report.html", "report.md"):
         writable_file(output / name, OUTPUT)
     for name in ("runs", "cells", "plots"):
         if (output / name).exists() and not (output / name).is_dir():

@@ -63,8 +63,9 @@ class ShardWorker:
         dataset = load_dataset(plan.datasets[job.dataset], Path(data_root))
         cfg = plan.variant(job.variant).stages[job.stage]
         self.stage = STAGES.get(cfg.type)(cfg.params, StageContext(plan.base_dir, Path(data_root), dataset, False))
-        self.threads = job.threads
-        use_threads(job.threads)
+        # The CPUs Ray reserved for the actor, not all the node's: actors share a node.
+        self.threads = job.threads or 1
+        use_threads(self.threads)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np

@@ -52,7 +52,7 @@ def test_trec_dl_replay_reproduces_published_ndcg(replay: tuple[Path, str]) -> N
 def test_results_json_carries_manifest_and_per_query(replay: tuple[Path, str]) -> None:
     out, _ = replay
     res = read_results(out)
-    assert res["schema_version"] == 2
+    assert res["schema_version"] == 3
     m = res["manifest"]
     assert len(m["spec_hash"]) == 64
     assert m["packages"]["pytrec-eval-terrier"]
@@ -151,13 +151,13 @@ def test_results_of_an_older_schema_are_refused_with_the_fix(replay: tuple[Path,
         (line,) = err.strip().splitlines()
         assert str(tmp_path / "results.json") in line
         assert "schema 1" in line
-        assert "this harness reads schema 2 only" in line
+        assert "this harness reads schemas 2 and 3" in line
         assert "re-run the experiment" in line
 
 
 def test_a_tampered_results_file_is_refused_with_the_key_path(replay: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = replay
-    doc = read_results(out)
+    doc = read_results(out) | {"schema_version": 2, "tables": {}}  # inline: no table to read first
     doc["cells"][3]["timing"]["latency"]["p50"] = "fast"
     (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     code, _, err = run_cli("compare", str(tmp_path))

@@ -20,7 +20,7 @@ import pytest
 
 from harness.fsutil import sha256_file
 from tests.fsfaults import DiskFull, read_only, temp_files
-from tests.support import assert_one_clear_line, run_cli
+from tests.support import assert_one_clear_line, read_results, run_cli
 
 SPEC = """\
 name: faults
@@ -47,12 +47,12 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _comparable(out: Path) -> dict[str, Any]:
-    res = json.loads((out / "results.json").read_text())
+    res = read_results(out)
     return {c["system"]: (c["per_query"], (out / c["run_file"]).read_bytes()) for c in res["cells"]}
 
 
 def _resumed(out: Path) -> set[str]:
-    return {c["system"] for c in json.loads((out / "results.json").read_text())["cells"] if c["resumed"]}
+    return {c["system"] for c in read_results(out)["cells"] if c["resumed"]}
 
 
 def _run(spec: Path, out: Path, *extra: str) -> tuple[int, str, str]:
@@ -125,6 +125,7 @@ def test_an_output_folder_that_cannot_be_created(spec: Path, tmp_path: Path, mon
     [
         ("", "it is a file, and a folder is expected here"),
         ("results.json", "it is a folder, and a file is expected here"),
+        ("per_query.parquet", "it is a folder, and a file is expected here"),
         ("report.html", "it is a folder, and a file is expected here"),
         ("runs", "it is a file, and a folder is expected here"),
     ],
@@ -153,7 +154,8 @@ def test_a_path_of_the_wrong_kind_in_the_output_fails_before_any_work(
     [
         (f"runs/{DS}/bm25@k1=1.2.trec.gz", {"bm25@k1=0.9"}),  # the second cell's run file
         (f"cells/{DS}/bm25@k1=1.2.json", {"bm25@k1=0.9"}),  # its record, after its run file
-        ("results.json", set(SYSTEMS)),  # every cell finished, then the results
+        ("per_query.parquet", set(SYSTEMS)),  # every cell finished, then the per-query table
+        ("results.json", set(SYSTEMS)),  # then the results naming it
     ],
 )
 def test_disk_full_during_a_write_leaves_nothing_partial_and_the_next_run_resumes(
@@ -173,8 +175,9 @@ def test_disk_full_during_a_write_leaves_nothing_partial_and_the_next_run_resume
     for record in out.glob("cells/*/*.json"):
         rec = json.loads(record.read_text())
         assert sha256_file(out / rec["run_file"]) == rec["run_sha256"]
-    if failing != "results.json":
+    if failing not in ("results.json", "per_query.parquet"):
         assert not (out / f"cells/{DS}/bm25@k1=1.2.json").exists()
+    if failing != "results.json":
         assert not (out / "results.json").exists()
     code, _, err = _run(spec, out)
     assert code == 0, err
@@ -194,7 +197,7 @@ systems:
 
 
 def _pairs_scored(out: Path) -> int:
-    cells = {c["system"]: c for c in json.loads((out / "results.json").read_text())["cells"]}
+    cells = {c["system"]: c for c in read_results(out)["cells"]}
     return int(cells["ce"]["timing"]["stages"][1]["costs"]["pairs_scored"])
 
 

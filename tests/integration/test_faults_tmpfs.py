@@ -4,7 +4,6 @@ HARNESS_TEST_MOUNTS=1 python -m pytest tests/integration/test_faults_tmpfs.py"""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fsfaults import temp_files
-from tests.support import assert_one_clear_line, run_cli
+from tests.support import assert_one_clear_line, read_results, run_cli
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("HARNESS_TEST_MOUNTS") != "1" or os.geteuid() != 0,
@@ -61,6 +60,6 @@ def test_full_then_read_only_then_enough_space(tmp_path: Path, tmpfs: Path) -> N
     subprocess.run(["mount", "-o", "remount,rw,size=4m", str(tmpfs)], check=True)
     code, _, err = run_cli("run", str(spec), "-o", str(out), "-q", "--no-report")
     assert code == 0, err
-    cells = json.loads((out / "results.json").read_text())["cells"]
+    cells = read_results(out)["cells"]
     assert len(cells) == 3
     assert temp_files(tmpfs) == []

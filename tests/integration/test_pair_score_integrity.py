@@ -5,7 +5,6 @@ and the results equal those of the undamaged run exactly."""
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import struct
 import warnings
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import run_cli
+from tests.support import read_results, run_cli
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tokenizers")
@@ -41,7 +40,7 @@ def _run(tmp_path: Path, out: str) -> tuple[dict[str, Any], dict[str, Any], list
         warnings.simplefilter("always")
         code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / out), "-q", "--no-report")
     assert code == 0, err
-    cells = {c["system"]: c for c in json.loads((tmp_path / out / "results.json").read_text())["cells"]}
+    cells = {c["system"]: c for c in read_results(tmp_path / out)["cells"]}
     costs = cells["ce"]["timing"]["stages"][1]["costs"]
     results = {
         "per_query": cells["ce"]["per_query"],

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.cache import ArtefactStore
-from tests.support import REPO, subprocess_env, write_spec
+from tests.support import REPO, read_results, subprocess_env, write_spec
 
 # Two processes meet at a barrier, then ask the store for one entry whose computation takes a
 # while; each computation appends a line to the log.
@@ -140,7 +140,7 @@ def _run(spec: Path, out: Path, cache: Path, *extra: str) -> subprocess.Popen[st
 
 
 def _measures(out: Path) -> dict[str, object]:
-    res = json.loads((out / "results.json").read_text())
+    res = read_results(out)
     return {c["system"]: (c["per_query"], (out / c["run_file"]).read_bytes()) for c in res["cells"]}
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.fsutil import sha256_file
-from tests.support import REPO, subprocess_env
+from tests.support import REPO, read_results, subprocess_env
 
 pytestmark = pytest.mark.usefixtures("data_root")  # the spec runs on SciFact
 
@@ -42,7 +42,7 @@ def _finished(out: Path) -> dict[str, tuple[int, bytes]]:
 
 
 def _comparable(out: Path) -> dict[str, object]:
-    res = json.loads((out / "results.json").read_text())
+    res = read_results(out)
     return {
         f"{c['dataset']}|{c['system']}": (c["aggregate"], c["per_query"], (out / c["run_file"]).read_bytes())
         for c in res["cells"]

@@ -90,6 +90,7 @@ EXPECTED_COMMANDS = {
     "run": set(),
     "report": set(),
     "compare": set(),
+    "export": set(),
     "snapshot": {"save"},
     "gate": set(),
     "eval": set(),

@@ -198,6 +198,21 @@ class ExecutorConfig(Section):
         return self
 
 
+class MlflowConfig(Section):
+    """`tracking: {mlflow: ...}`: where `harness run` logs its results (harness.mlflow_log)."""
+
+    uri: str = Field(min_length=1)
+    """The tracking URI: `sqlite:///mlflow.db`, `http://host:5000`, a folder, ..."""
+    experiment: str | None = Field(default=None, min_length=1)
+    """The MLflow experiment (default: the spec's name)."""
+
+
+class TrackingConfig(Section):
+    """The spec's `tracking:` section (`harness run --mlflow URI` sets it too)."""
+
+    mlflow: MlflowConfig | None = None
+
+
 class Settings(Section):
     """Every settings section of a spec, as parsed once at load."""
 
@@ -206,3 +221,4 @@ class Settings(Section):
     gate: GateRules = Field(default_factory=GateRules)
     report: ReportConfig = Field(default_factory=ReportConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)

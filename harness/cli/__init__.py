@@ -21,7 +21,17 @@ from typing import Annotated
 import typer
 
 # The command modules import nothing from this package's __init__, so importing them here is no cycle.
-from harness.cli import cache_cmd, compare_cmd, eval_cmd, export_cmd, gate_cmd, info_cmd, report_cmd, run_cmd
+from harness.cli import (
+    cache_cmd,
+    compare_cmd,
+    eval_cmd,
+    export_cmd,
+    gate_cmd,
+    info_cmd,
+    report_cmd,
+    run_cmd,
+    track_cmd,
+)
 from harness.errors import HarnessError
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -106,6 +116,7 @@ app.command("run")(run_cmd.run)
 app.command("report")(report_cmd.report)
 app.command("compare")(compare_cmd.compare_cmd)
 app.command("export")(export_cmd.export_cmd)
+app.command("track")(track_cmd.track_cmd)
 app.add_typer(gate_cmd.snapshot_app, name="snapshot")
 app.command("gate")(gate_cmd.gate_cmd)
 app.command("eval")(eval_cmd.eval_cmd)

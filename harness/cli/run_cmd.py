@@ -31,6 +31,9 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="ray: auto, local or ray://host:port (implies --executor ray)")
     ] = None,
+    mlflow: Annotated[
+        str | None, typer.Option("--mlflow", help="log the results to this MLflow tracking URI (overrides tracking:)")
+    ] = None,
 ) -> None:
     """Run every system over every dataset of SPEC; write runs, results.json and the report."""
     import os
@@ -44,6 +47,7 @@ def run(
     plan = load_plan(spec, env={**os.environ, "HARNESS_DATA_ROOT": str(root)}, output=output)
     if executor is not None or ray_address is not None:
         plan = with_executor(plan, executor, ray_address)
+    plan = with_tracking(plan, mlflow)
     out = output_dir(plan, output)
     results = run_experiment(
         plan, RunOptions(data_root=root, output=out, force=force, progress=not quiet and _interactive())
@@ -58,6 +62,37 @@ def run(
         else:
             files = write_report(results, out / "report.html", report_options(results), dest=OUTPUT)
             typer.echo(f"report: {files.html}")
+    tracking = plan.settings.tracking.mlflow
+    if tracking is not None:
+        from harness.mlflow_log import log_results
+
+        typer.echo(log_results(results, out, tracking.uri, tracking.experiment).line(tracking.uri))
+
+
+def with_tracking(plan: Plan, uri: str | None) -> Plan:
+    """`plan` with `--mlflow URI` in place of the spec's tracking; when anything is to be logged,
+    mlflow must be installed, which is checked now and not after the run."""
+    import dataclasses
+
+    from harness.errors import SpecError
+    from harness.sections import MlflowConfig, TrackingConfig
+
+    if uri is not None:
+        tracking = TrackingConfig(mlflow=MlflowConfig(uri=uri))
+        plan = dataclasses.replace(plan, settings=plan.settings.model_copy(update={"tracking": tracking}))
+    if plan.settings.tracking.mlflow is not None:
+        import importlib.util
+        import sys
+
+        # Found, not imported (seconds): `sys.modules["mlflow"] = None` means blocked.
+        if sys.modules.get("mlflow", 0) is None or importlib.util.find_spec("mlflow") is None:
+            error = SpecError(
+                "tracking with MLflow needs mlflow, which is not installed", hint='pip install "harness[mlflow]"'
+            )
+            if uri is None:
+                error.locate(plan.path, plan.lines.at(("tracking",)))
+            raise error
+    return plan
 
 
 def with_executor(plan: Plan, executor: str | None, ray_address: str | None) -> Plan:

@@ -13,7 +13,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.data.ref import DatasetRef
-from harness.sections import CompareConfig, ExecutorConfig, GateRules, LatencyConfig, ReportConfig, Settings
+from harness.sections import (
+    CompareConfig,
+    ExecutorConfig,
+    GateRules,
+    LatencyConfig,
+    ReportConfig,
+    Settings,
+    TrackingConfig,
+)
 
 DEFAULT_MEASURES = ("nDCG@10", "RR@10", "R@100", "AP")
 
@@ -34,6 +42,7 @@ class ExperimentSpec(BaseModel):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     gate: GateRules = Field(default_factory=GateRules)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -51,5 +60,10 @@ class ExperimentSpec(BaseModel):
 
     def settings(self) -> Settings:
         return Settings(
-            latency=self.latency, compare=self.compare, gate=self.gate, report=self.report, executor=self.executor
+            latency=self.latency,
+            compare=self.compare,
+            gate=self.gate,
+            report=self.report,
+            executor=self.executor,
+            tracking=self.tracking,
         )

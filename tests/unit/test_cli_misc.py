@@ -91,6 +91,7 @@ EXPECTED_COMMANDS = {
     "report": set(),
     "compare": set(),
     "export": set(),
+    "track": set(),
     "snapshot": {"save"},
     "gate": set(),
     "eval": set(),

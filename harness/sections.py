@@ -182,9 +182,9 @@ class ExecutorConfig(Section):
     this process; the default), or `ray://host:port`."""
     num_cpus: int | None = Field(default=None, ge=1)
     """ray with `address: local`: CPUs of the cluster started here (default: all)."""
-    encode_workers: int | None = Field(default=None, ge=1)
-    """ray: actors that encode a corpus's shards at once (default: the cluster's CPUs divided by
-    the stage's `threads`, at most one per shard)."""
+    workers: int | None = Field(default=None, ge=1)
+    """ray: actors that encode a corpus's shards, or score a re-ranker's pairs, at once
+    (default: the cluster's CPUs divided by the stage's `threads`, at most one per unit of work)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -193,8 +193,8 @@ class ExecutorConfig(Section):
 
     @model_validator(mode="after")
     def _ray_only(self) -> ExecutorConfig:
-        if self.type == "local" and (self.address, self.num_cpus, self.encode_workers) != (None, None, None):
-            raise ValueError("address, num_cpus and encode_workers are settings of `type: ray`")
+        if self.type == "local" and (self.address, self.num_cpus, self.workers) != (None, None, None):
+            raise ValueError("address, num_cpus and workers are settings of `type: ray`")
         return self
 
 

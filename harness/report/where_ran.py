@@ -33,9 +33,16 @@ def offline_note(executor: Mapping[str, Any]) -> str:
     text = f"Executor: {_cluster(executor)}. "
     if shards:
         text += "Corpora encoded in shards across the cluster first: " + "; ".join(shards) + ". "
-    text += f"Then {len(tasks)} indexing task(s) built the indexes and embeddings into the shared cache "
-    text += f"({executor.get('wall_s', 0):g} s of wall time for both phases); a cell’s build seconds add up "
-    text += "the time its workers spent, whichever machines they ran on."
+    text += f"Then {len(tasks)} indexing task(s) built the indexes and embeddings into the shared cache. "
+    pairs = [
+        f"{p['system']} on {p['dataset']}: {p['queries']} queries in {p['chunks']} chunks by {p['actors']} actor(s) "
+        f"× {p['cpus_per_actor']} CPU ({p['worker_s']:g} s of worker time)"
+        for p in executor.get("pairs", [])
+    ]
+    if pairs:
+        text += "Then re-rankers’ pair scores were computed across the cluster: " + "; ".join(pairs) + ". "
+    text += f"All phases: {executor.get('wall_s', 0):g} s of wall time; a cell’s build seconds add up the time "
+    text += "its workers spent, whichever machines they ran on."
     return text
 
 
@@ -43,7 +50,13 @@ def latency_note(executor: Mapping[str, Any]) -> str:
     """How the latency of the cells was measured, given where the heavy work ran."""
     if executor.get("type") != "ray":
         return "Measured in this process, one cell at a time, after the cell’s own indexing."
-    return (
+    text = (
         "Measured in the driver process, one cell at a time, after every Ray task had finished and "
         "from the artefacts they cached: never beside the cluster’s work, and on the driver’s machine."
     )
+    if executor.get("pairs"):
+        text += (
+            " Re-rankers whose pairs the cluster scored are timed from those scores: each pair counts the "
+            "seconds it took on its worker (“replayed”), as a cached re-ranker does in a local re-run."
+        )
+    return text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -120,9 +121,6 @@ def encode_on_ray(
     bar over the documents, fed as the workers finish shards. What ran (for the manifest)."""
     from tqdm import tqdm
 
-    context = ray.data.DataContext.get_current()  # imports ray.data, which sets its log levels
-    context.enable_progress_bars = False  # the harness's bar below is fed by the same results
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its per-dataset lines, and a note on the bars
     jobs = shard_jobs(plan, data_root)
     todo = sum(j.docs for j in jobs)
     done: list[dict[str, Any]] = []
@@ -135,24 +133,11 @@ def encode_on_ray(
             hosts: set[str] = set()
             seconds = 0.0
             if job.missing:
-                pool = ray.data.ActorPoolStrategy(size=size)
-                ds = ray.data.from_items([{"shard": n} for n in job.missing]).map_batches(
-                    ShardWorker,
-                    fn_constructor_args=(str(plan.path.resolve()), env, str(data_root.resolve()), job),
-                    batch_size=1,
-                    compute=pool,
-                    num_cpus=per_actor,
-                )
-                try:
-                    for row in ds.iter_rows():
-                        bar.update(int(row["docs"]))
-                        seconds += float(row["seconds"])
-                        hosts.add(str(row["host"]))
-                except Exception as exc:
-                    cause = _harness_error(exc)
-                    if cause is not None:
-                        raise cause from None
-                    raise
+                args = (str(plan.path.resolve()), env, str(data_root.resolve()), job)
+                for row in run_pool(ray, ShardWorker, args, [{"shard": n} for n in job.missing], size, per_actor):
+                    bar.update(int(row["docs"]))
+                    seconds += float(row["seconds"])
+                    hosts.add(str(row["host"]))
             done.append(
                 {
                     "dataset": job.dataset_name,
@@ -166,6 +151,32 @@ def encode_on_ray(
                 }
             )
     return done
+
+
+def run_pool(
+    ray: Any, worker: type, args: tuple[Any, ...], items: list[dict[str, int]], size: int, cpus: int
+) -> Iterator[dict[str, Any]]:
+    """`worker(*args)` as a pool of `size` Ray Data actors of `cpus` CPUs each, called on one
+    item at a time; its answers as they come. A harness error a worker raises is raised here as
+    it is (Ray Data wraps it); Ray's own progress bars and per-dataset log lines are off, the
+    caller's bar is fed by the answers."""
+    context = ray.data.DataContext.get_current()  # imports ray.data, which sets its log levels
+    context.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ds = ray.data.from_items(items).map_batches(
+        worker,
+        fn_constructor_args=args,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=size),
+        num_cpus=cpus,
+    )
+    try:
+        yield from ds.iter_rows()
+    except Exception as exc:
+        cause = _harness_error(exc)
+        if cause is not None:
+            raise cause from None
+        raise
 
 
 def _harness_error(exc: BaseException) -> HarnessError | None:

@@ -1,12 +1,16 @@
-"""`executor: ray`: the cells' indexing and encoding as Ray tasks, before the cells are run.
+"""`executor: ray`: the heavy work of a run on a Ray cluster, before the cells are run.
 
-Each task loads one dataset and prepares the indexing stages (BM25, dense, SPLADE: those that
-write the artefact cache) of one system variant, at the thread count the cell runs at, so that
-it writes exactly the artefacts a local run would. The driver then runs every cell as the local
-executor does, one at a time, reading those artefacts: the runs are the local runs, and latency
-is measured in this process with nothing else running, never beside a Ray task. The cache must
-be a path every node can reach (a shared file system): its file locks make each artefact built
-once however many tasks ask for it.
+Three phases, each a progress bar:
+1. corpora encoded in shards by Ray Data actors (`ray_encode`);
+2. a task per dataset x system variant prepares its indexing stages (BM25, dense, SPLADE: those
+   that write the artefact cache), at the thread count the cell runs at, so that it writes
+   exactly the artefacts a local run would (dense embeddings assembled from the shards);
+3. re-rankers' pair scores computed by Ray Data actors over chunks of queries (`ray_pairs`).
+
+The driver then runs every cell as the local executor does, one at a time, reading those
+artefacts: the runs are the local runs, and latency is measured in this process with nothing
+else running, never beside a Ray task. The cache must be a path every node can reach (a shared
+file system): its file locks make each artefact built once however many workers ask for it.
 
 A task that fails with a harness error (a bad model, a corpus with a duplicate id) fails the run
 with that error; a worker that dies is retried by Ray (`max_retries`), and a half-written
@@ -24,6 +28,7 @@ from typing import Any
 from harness.errors import HarnessError, SpecError
 from harness.plan import Plan
 from harness.runner.ray_encode import encode_on_ray
+from harness.runner.ray_pairs import score_pairs_on_ray
 from harness.sections import ExecutorConfig
 from harness.systems import STAGES
 
@@ -153,7 +158,7 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
     run_env = {**keep, **env}
     remote = ray.remote(max_retries=RETRIES)(prepare_one)
     t0 = time.perf_counter()
-    shards = encode_on_ray(ray, plan, data_root, run_env, cfg.encode_workers, progress)
+    shards = encode_on_ray(ray, plan, data_root, run_env, cfg.workers, progress)
     # Absolute paths: a worker, on another node or in Ray's session folder, has another cwd.
     pending = [
         remote.options(num_cpus=t.threads or 1, runtime_env={"env_vars": run_env}).remote(
@@ -173,6 +178,7 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
                     raise cause from None
                 raise
             bar.update(1)
+    pairs = score_pairs_on_ray(ray, plan, data_root, run_env, cfg.workers, progress)
     resources = ray.cluster_resources()
     return {
         "type": "ray",
@@ -181,6 +187,7 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
         "cpus": resources.get("CPU"),
         "shards": shards,
         "tasks": done,
+        "pairs": pairs,
         "wall_s": round(time.perf_counter() - t0, 3),
-        "timing": "cells run and timed in the driver process, one at a time, after the Ray tasks",
+        "timing": "cells run and timed in the driver process, one at a time, after the Ray phases",
     }

@@ -122,6 +122,10 @@ class Stage(ABC):
     """True for stages that write artefacts to the artefact cache (embeddings, indexes, pair
     scores, model file hashes): `harness run` checks the cache is writable before any work."""
 
+    scores_pairs: ClassVar[bool] = False
+    """True for a stage whose `search` scores (query, document) pairs into the artefact cache
+    when `caches_pairs(params)` (the cross-encoder): under `executor: ray` workers score a
+    variant's pairs first (harness.runner.ray_pairs), and its cell then reads them."""
     costs: dict[str, Any]
     """Offline costs (see above); read by the pipeline after all passes."""
     replayed_s: float
@@ -165,6 +169,11 @@ class Stage(ABC):
         """Files the stage would read on dataset `dataset` that do not exist. The plan refuses
         them when the spec loads, at the stage's line, instead of after other cells have run."""
         return []
+
+    @classmethod
+    def caches_pairs(cls, params: StageParams) -> bool:
+        """Whether this stage, with these parameters, keeps the pair scores it computes."""
+        return False
 
     @classmethod
     def input_fingerprint(cls, params: StageParams, ctx: StageContext) -> str:

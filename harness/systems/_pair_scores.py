@@ -120,7 +120,9 @@ class PairScoreCache:
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
     def _connect(self) -> None:
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        # check_same_thread off: a Ray Data actor is built in one thread and called in another
+        # (harness.runner.ray_pairs); its calls never overlap, so the connection is never shared.
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             # seconds: time spent on the pair when it was computed (batch time / batch size), of

@@ -107,6 +107,7 @@ class Rerank(Stage):
     first_stage = False
     uses_cache: ClassVar[bool] = True
     """Writes to the artefact cache: a run proves the cache writable before any work."""
+    scores_pairs: ClassVar[bool] = True
 
     @staticmethod
     def _resolve(params: RerankParams, ctx: StageContext) -> ResolvedModel:
@@ -122,6 +123,10 @@ class Rerank(Stage):
         # cells and pair scores of before precision existed remain valid.
         own = resolved.spec.precision == "int8" and resolved.backend == "onnx"
         return resolved.files_hash if own else f"{resolved.files_hash}:{resolved.spec.precision}"
+
+    @classmethod
+    def caches_pairs(cls, params: StageParams) -> bool:
+        return cast(RerankParams, params).cache
 
     def prepare(self) -> None:
         t0 = time.perf_counter()

@@ -145,6 +145,14 @@ def test_ray_executor_gives_the_local_runs(
     assert (minilm["embeddings_cached"], minilm["shards"], minilm["shards_from_workers"]) == (True, 7, 7)
     local_minilm = {c["system"]: c for c in c.local["cells"]}["minilm"]["timing"]["stages"][0]["costs"]
     assert (local_minilm["shards"], local_minilm["shards_from_workers"]) == (7, 0)
+    # bm25-ce's pairs were scored by 2 actors over 4 chunks of its queries; its cell read them all.
+    (pairs,) = ran["pairs"]
+    assert (pairs["system"], pairs["chunks"], pairs["actors"]) == ("bm25-ce", -(-pairs["queries"] // 8), 2)
+    rerank = by_system["bm25-ce"]["timing"]["stages"][1]
+    assert rerank["costs"]["pairs_scored"] == 0
+    assert by_system["bm25-ce"]["timing"]["batch"]["replayed_s"] > 0  # the workers' seconds, replayed
+    local_rerank = {c["system"]: c for c in c.local["cells"]}["bm25-ce"]["timing"]["stages"][1]
+    assert local_rerank["costs"]["pairs_scored"] == pairs["queries"] * 10
     # The report says where the work ran and how latency was measured.
     from harness.cli import main
 
@@ -153,6 +161,8 @@ def test_ray_executor_gives_the_local_runs(
     assert "Executor: a Ray cluster (local: 1 node(s), 2 CPUs)" in md
     assert ": 7 of 7 shards encoded by 2 actor(s) × 1 CPU on " in md
     assert "Then 3 indexing task(s) built" in md
+    assert "Then re-rankers’ pair scores were computed across the cluster: bm25-ce on " in md
+    assert "each pair counts the seconds it took on its worker" in md
     assert "Latency: Measured in the driver process, one cell at a time, after every Ray task had finished" in md
     assert "Executor: a Ray cluster" in (tmp_path / "ray" / "report.html").read_text(encoding="utf-8")
     assert by_system["bm25"]["timing"]["stages"][0]["cached"] is True

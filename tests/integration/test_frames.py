@@ -114,7 +114,7 @@ def test_export_writes_every_table(out: Path, tmp_path: Path, fmt: str) -> None:
             if col in mine and mine[col].notna().all():
                 np.testing.assert_allclose(back[col].to_numpy(float), mine[col].to_numpy(float), rtol=0, atol=1e-15)
     code, _, err = run_cli("export", str(out), "--format", "xlsx", "-o", str(tmp_path / "y"))
-    assert_one_clear_line(code, err, "--format 'xlsx' is not a table format", "use --format parquet or --format csv")
+    assert_one_clear_line(code, err, "--format 'xlsx' is not an export format", "use --format parquet, csv or mteb")
 
 
 def test_report_and_gate_give_the_same_output_from_parquet_and_from_inline_json(out: Path, tmp_path: Path) -> None:

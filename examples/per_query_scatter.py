@@ -29,6 +29,13 @@ args = ap.parse_args()
 # %% One row per dataset x system x measure x query; pivot to one column per system.
 results = harness.load_results(args.results)
 per_query = results.per_query()
+for kind, wanted, known in (
+    ("system", [args.a, args.b], set(per_query.system)),
+    ("measure", [args.measure], set(per_query.measure)),
+):
+    missing = [w for w in wanted if w not in known]
+    if missing:
+        raise SystemExit(f"no {kind} {missing[0]!r} in {args.results}; these are: {', '.join(sorted(known))}")
 chosen = per_query[(per_query.measure == args.measure) & per_query.system.isin([args.a, args.b])]
 wide = chosen.pivot_table(index=["dataset", "query_id"], columns="system", values="value", observed=True)
 better = int((wide[args.b] > wide[args.a]).sum())

@@ -142,7 +142,10 @@ class Results:
         import pandas as pd
 
         rows = [dict(_flat(r)) for r in self.result_set.comparisons.get("results", [])]
-        frame = pd.DataFrame(rows)
+        # No baseline, no rows: still the key columns, so that a CSV has its header.
+        frame = (
+            pd.DataFrame(rows) if rows else pd.DataFrame(columns=["dataset", "measure", "system", "baseline", "delta"])
+        )
         for name in ("dataset", "measure", "system", "baseline", "direction"):
             if name in frame:
                 frame[name] = frame[name].astype("category")

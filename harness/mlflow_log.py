@@ -15,9 +15,10 @@ MLflow names allow letters, digits and `_ - . / : space` only, so a measure is r
 the run's `harness.measures` tag maps the MLflow names back.
 
 Logging is idempotent: every run carries a `harness.key` tag, a hash of the experiment's spec,
-its datasets' fingerprints and every run file's sha256 (and, for a nested run, its variant). A
-key already in the MLflow experiment is not logged again, so logging the same results twice
-adds nothing, while results that changed are logged as new runs.
+its datasets' fingerprints, every run file's sha256 and every cell's latency statistics (and,
+for a nested run, its variant). A key already in the MLflow experiment is not logged again, so
+logging the same results twice adds nothing, while results that changed (re-timed ones too)
+are logged as new runs.
 """
 
 from __future__ import annotations
@@ -142,17 +143,55 @@ def _log_batch(client: Any, run_id: str, metrics: dict[str, float], params: dict
         client.log_batch(run_id, params=plist[start : start + 100])
 
 
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for an http(s) tracking server to answer (MLflow's own retries take minutes)."""
+
+
+def check_reachable(uri: str) -> None:
+    """For an http(s) tracking URI, that something listens there; SpecError otherwise."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        raise SpecError(
+            f"cannot reach the MLflow tracking server at '{uri}': {getattr(exc, 'strerror', None) or exc}",
+            hint="start it (`mlflow server --host 127.0.0.1 --port 5000`) or check the URI",
+        ) from None
+
+
 def log_results(results: ResultSet, folder: Path, uri: str, experiment: str | None = None) -> Logged:
     """Log `results` (read from `folder`, whose run files and report become artefacts) to the
     MLflow tracking server or store at `uri`, in the experiment named `experiment` (default: the
-    harness experiment's name)."""
-    client = _mlflow()(tracking_uri=uri)
+    harness experiment's name). Anything MLflow refuses is one SpecError naming the URI."""
+    client_type = _mlflow()
+    check_reachable(uri)
+    try:
+        return _log(client_type(tracking_uri=uri), results, folder, experiment)
+    except Exception as exc:  # MLflow raises its own, requests', sqlalchemy's and OS errors alike
+        if isinstance(exc, SpecError):
+            raise
+        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+        raise SpecError(
+            f"MLflow at '{uri}' refused the results: {first[:300]}",
+            hint="check the tracking URI (sqlite:///file.db, http://host:port, file:///folder) and its permissions",
+        ) from None
+
+
+def _log(client: Any, results: ResultSet, folder: Path, experiment: str | None) -> Logged:
     name = experiment or results.experiment
     exp = client.get_experiment_by_name(name)
     experiment_id = exp.experiment_id if exp is not None else client.create_experiment(name)
     fingerprints = {n: d.get("fingerprint") for n, d in results.datasets.items()}
     hashes = sorted((c.dataset, c.system, c.run_sha256) for c in results.cells)
-    parent_key = _key(results.manifest.spec_hash, fingerprints, hashes)
+    # The latency too: re-timed cells (`--force`) with the same run files are new results.
+    timings = sorted((c.dataset, c.system, c.timing.latency.model_dump() if c.timing else None) for c in results.cells)
+    parent_key = _key(results.manifest.spec_hash, fingerprints, hashes, timings)
     parent = _find(client, experiment_id, parent_key)
     if parent is None:
         run = client.create_run(experiment_id, run_name=results.experiment, tags=_tags(results, parent_key))

@@ -158,6 +158,9 @@ def write_mteb_results(results: Any, folder: Path) -> tuple[list[Path], list[str
             evaluation_time=seconds or 0.0,
         )
         path = folder / slug(cell.system) / "harness" / f"{task}.json"
+        if path in written:  # two datasets of the spec are the same MTEB task
+            skipped.append(f"{cell.dataset} / {cell.system}: {task} for {cell.system} is written already")
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         result.to_disk(path)
         written.append(path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,15 +149,31 @@ def merge(doc: dict[str, Any], folder: Path) -> dict[str, Any]:
         _lists(table, "values"),
         strict=True,
     )
-    for i, field, ids, values in rows:
-        key = json.loads(field)
-        if key[0] == "per_query":
-            cells[i]["per_query"][key[1]] = dict(zip(ids or [], values or [], strict=True))
-        elif key == ["timing", "query_ids"]:
-            cells[i]["timing"]["query_ids"] = ids
-        else:
-            _set(cells[i], tuple(key), values)
+    for row, (i, field, ids, values) in enumerate(rows):
+        try:
+            _put(cells, i, json.loads(field), ids, values)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            # A table whose sha256 was forged to match: its rows are still checked, never trusted.
+            raise DataError(f"the per-query table's row {row} is malformed ({exc})", path=path, hint=_FIX) from None
     return doc
+
+
+def _put(cells: list[Any], i: int, key: list[Any], ids: list[str] | None, values: list[float] | None) -> None:
+    """One row of the table into its cell; ValueError for anything a written table never holds."""
+    if not 0 <= i < len(cells):
+        raise ValueError(f"cell {i} of {len(cells)}")
+    if values is not None and not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{key}: a value that is not a finite number")
+    if key[0] == "per_query" and len(key) == 2 and ids is not None and values is not None:
+        if len(ids) != len(values) or len(set(ids)) != len(ids):
+            raise ValueError(f"{key}: {len(ids)} ids ({len(set(ids))} distinct) for {len(values)} values")
+        cells[i]["per_query"][key[1]] = dict(zip(ids, values, strict=True))
+    elif key == ["timing", "query_ids"] and ids is not None and cells[i].get("timing") is not None:
+        cells[i]["timing"]["query_ids"] = ids
+    elif key[0] == "timing" and str(key[-1]).endswith("samples_ms") and values is not None:
+        _get(cells[i], tuple(key[:-1]))[key[-1]] = values
+    else:
+        raise ValueError(f"unknown field {key}")
 
 
 def _lists(table: Any, column: str) -> list[list[Any] | None]:

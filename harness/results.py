@@ -9,11 +9,12 @@ so readers never go back to the raw spec; the raw spec stays in `manifest.spec` 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from harness.errors import DataError, SystemConfigError
 from harness.fsutil import ANYWHERE, Destination, atomic_write_text
@@ -45,6 +46,22 @@ class Cell(Record):
     timing: Timing | None = None
     resumed: bool = False
     """True when the cell was not recomputed: a previous run of the same inputs was reused."""
+
+    @model_validator(mode="after")
+    def _aggregates_are_their_per_query_values(self) -> Cell:
+        """Each aggregate is the mean (or, for the count measures, the sum) of its per-query
+        values, as `evaluate` computed it: a hand-edited aggregate is refused, not reported."""
+        for measure, value in self.aggregate.items():
+            values = self.per_query.get(measure)
+            if not values:
+                continue
+            total = math.fsum(values.values())
+            tolerance = 1e-9 * max(1.0, abs(value))
+            if abs(total / len(values) - value) > tolerance and abs(total - value) > tolerance:
+                raise ValueError(
+                    f"aggregate {measure} {value} is not the mean ({total / len(values)}) of its per-query values"
+                )
+        return self
 
 
 class SystemInfo(Record):

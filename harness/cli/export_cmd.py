@@ -40,6 +40,8 @@ def export_cmd(
             typer.echo(f"{path}")
         for line in skipped:
             typer.echo(f"left out: {line}")
+        if not written:
+            typer.echo("no MTEB result file written: no cell is on a whole collection MTEB has a task for")
         return
     for name in TABLES:
         frame = getattr(results, name)()

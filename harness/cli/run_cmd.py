@@ -92,6 +92,9 @@ def with_tracking(plan: Plan, uri: str | None) -> Plan:
             if uri is None:
                 error.locate(plan.path, plan.lines.at(("tracking",)))
             raise error
+        from harness.mlflow_log import check_reachable
+
+        check_reachable(plan.settings.tracking.mlflow.uri)  # before the run, not after it
     return plan
 
 
@@ -105,11 +108,17 @@ def with_executor(plan: Plan, executor: str | None, ray_address: str | None) -> 
     from harness.sections import ExecutorConfig
 
     current = plan.settings.executor
+    if executor == "local" and ray_address is not None:
+        raise SpecError(
+            "--ray-address is a setting of the Ray executor, not of --executor local",
+            hint="drop --ray-address, or use --executor ray",
+        )
     kind = executor or ("ray" if ray_address is not None else current.type)
     fields: dict[str, Any] = {"type": kind}
     if kind == "ray":
         fields["address"] = ray_address if ray_address is not None else current.address
         fields["num_cpus"] = current.num_cpus
+        fields["workers"] = current.workers
     try:
         chosen = ExecutorConfig.model_validate(fields)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,3 +168,57 @@ def test_the_example_draws_a_per_query_scatter(out: Path, tmp_path: Path) -> Non
     done = subprocess.run(argv, env=subprocess_env(), capture_output=True, text=True, check=True)
     assert done.stdout.startswith(f"{png}: 30 queries, tas-b better on ")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    wrong = subprocess.run([*argv[:4], "tasb", *argv[5:]], env=subprocess_env(), capture_output=True, text=True)
+    assert wrong.returncode == 1
+    assert (
+        wrong.stderr.strip().splitlines()[-1]
+        == f"no system 'tasb' in {out}; these are: bm25@depth=10, bm25@depth=100, tas-b"
+    )
+
+
+def _forged(out: Path, folder: Path, edit: Any) -> Path:
+    """A copy of `out` whose per-query table was rewritten by `edit(table_dict)` and whose
+    results.json names the new table's sha256 (a forgery the checksum alone would let through)."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shutil.copytree(out, folder)
+    table = pq.read_table(folder / "per_query.parquet")
+    rows = table.to_pylist()
+    edit(rows)
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), folder / "per_query.parquet")
+    doc = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    doc["tables"]["per_query.parquet"] = hashlib.sha256((folder / "per_query.parquet").read_bytes()).hexdigest()
+    (folder / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "said"),
+    [
+        ("short", lambda rows: rows[0]["values"].pop(), "ids (30 distinct) for"),
+        ("cell", lambda rows: rows[0].update(cell=7), "cell 7 of 3"),
+        ("nan", lambda rows: rows[0]["values"].__setitem__(0, float("nan")), "not a finite number"),
+        ("dup", lambda rows: rows[0]["ids"].__setitem__(1, rows[0]["ids"][0]), "distinct"),
+    ],
+)
+def test_a_forged_per_query_table_is_refused_by_its_rows(
+    out: Path, tmp_path: Path, name: str, edit: Any, said: str
+) -> None:
+    bad = _forged(out, tmp_path / name, edit)
+    for argv in (["report", str(bad)], ["export", str(bad), "-o", str(tmp_path / "x")]):
+        code, _, err = run_cli(*argv)
+        assert_one_clear_line(code, err, str(bad / "per_query.parquet"), "row 0 is malformed", said)
+
+
+def test_a_hand_edited_aggregate_is_refused(out: Path, tmp_path: Path) -> None:
+    """An aggregate that is not the mean of its per-query values is refused on load, with the key."""
+    bad = tmp_path / "agg"
+    shutil.copytree(out, bad)
+    doc = json.loads((bad / "results.json").read_text(encoding="utf-8"))
+    doc["cells"][0]["aggregate"]["nDCG@10"] = 0.99
+    (bad / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    code, _, err = run_cli("gate", str(bad), "--snapshot", str(bad / "none.json"))
+    assert_one_clear_line(code, err, "'cells.0'", "aggregate nDCG@10 0.99 is not the mean")

@@ -185,3 +185,20 @@ def test_a_bad_tracking_section_is_refused_at_load(tmp_path: Path) -> None:
     assert f"{spec}:9" in line
     assert "tracking.mlflow.uri" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_tracking_server_nothing_answers_at_is_one_line_before_the_run(
+    ci_results: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = f"http://127.0.0.1:{_free_port()}"
+    spec = write_spec(tmp_path, REPLAY)
+    t0 = time.perf_counter()
+    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--mlflow", uri)
+    assert_one_clear_line(code, err, f"cannot reach the MLflow tracking server at '{uri}'", "mlflow server")
+    assert not (tmp_path / "out").exists()
+    code, _, err = run_cli("track", str(ci_results), "--mlflow", uri)
+    assert_one_clear_line(code, err, f"cannot reach the MLflow tracking server at '{uri}'")
+    code, _, err = run_cli("track", str(ci_results), "--mlflow", "foo://bar")
+    assert_one_clear_line(code, err, "MLflow at 'foo://bar' refused the results", "check the tracking URI")
+    assert time.perf_counter() - t0 < 30

@@ -44,3 +44,11 @@ def test_an_address_nothing_answers_at_is_one_clear_line_at_once(tmp_path: Path)
         "run", str(spec), "--executor", "ray", "--ray-address", "head-node", "-o", str(tmp_path / "o2"), "-q"
     )
     assert_one_clear_line(code, err, "Ray address 'head-node' is not host:port", "ray start --head")
+
+
+def test_a_ray_address_with_the_local_executor_is_refused(tmp_path: Path) -> None:
+    code, _, err = run_cli(
+        "run", str(_spec(tmp_path)), "--executor", "local", "--ray-address", "auto", "-o", str(tmp_path / "o"), "-q"
+    )
+    assert_one_clear_line(code, err, "--ray-address is a setting of the Ray executor", "use --executor ray")
+    assert not (tmp_path / "o").exists()

@@ -98,7 +98,7 @@ def _reachable(address: str, plan: Plan) -> None:
     if address in ("local", "auto"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or "/" in host:
         raise _where(
             plan,
             SpecError(

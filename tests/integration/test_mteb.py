@@ -130,3 +130,6 @@ def test_mteb_task_names_are_dataset_ids_behind_the_data_root(
     spec = write_spec(tmp_path, "name: m\ndatasets: [mteb:FiQA2018]\nsystems:\n  bm25: {type: bm25}\n")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--data-root", str(data_root))
     assert_one_clear_line(code, err, "MTEB could not download task 'FiQA2018'", f"{data_root / 'beir' / 'fiqa'}")
+    spec = write_spec(tmp_path, "name: m\ndatasets: [mteb:scifact]\nsystems:\n  bm25: {type: bm25}\n")
+    code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--data-root", str(data_root))
+    assert_one_clear_line(code, err, "'scifact' is not an MTEB task", "did you mean mteb:SciFact?")

@@ -44,6 +44,10 @@ def test_an_address_nothing_answers_at_is_one_clear_line_at_once(tmp_path: Path)
         "run", str(spec), "--executor", "ray", "--ray-address", "head-node", "-o", str(tmp_path / "o2"), "-q"
     )
     assert_one_clear_line(code, err, "Ray address 'head-node' is not host:port", "ray start --head")
+    code, _, err = run_cli(
+        "run", str(spec), "--executor", "ray", "--ray-address", "http://head:6379", "-o", str(tmp_path / "o3"), "-q"
+    )
+    assert_one_clear_line(code, err, "Ray address 'http://head:6379' is not host:port", "ray start --head")
 
 
 def test_a_ray_address_with_the_local_executor_is_refused(tmp_path: Path) -> None:

@@ -66,8 +66,10 @@ def _from_mteb(task: str, split: str, data_root: Path, folders: list[str]) -> Lo
     try:
         loaded = mteb.get_task(task, eval_splits=[split])
     except KeyError:
+        same = [t for t in BEIR_TASKS.values() if t.lower() == task.lower()]
+        hint = f"did you mean mteb:{same[0]}? " if same else ""
         raise DataError(
-            f"'{task}' is not an MTEB task", hint="use an MTEB retrieval task name, e.g. mteb:SciFact"
+            f"'{task}' is not an MTEB task", hint=hint + "use an MTEB retrieval task name, e.g. mteb:SciFact"
         ) from None
     try:
         loaded.load_data()

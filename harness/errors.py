@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception a library raised (its message can be pages long),
+    or its type's name when it has none: what a one-line error quotes."""
+    return next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+
+
 class HarnessError(Exception):
     """Base of every error caused by user input; the CLI maps it to exit code 2."""
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import SpecError
+from harness.errors import SpecError, first_line
+from harness.network import unreachable
 from harness.results import ResultSet
 
 KEY_TAG = "harness.key"
@@ -63,13 +64,26 @@ def metric_name(measure: str) -> str:
     return _BAD.sub("_", measure.replace("@", "_at_")).strip("_")
 
 
+MISSING = "tracking with MLflow needs mlflow, which is not installed"
+INSTALL = 'pip install "harness[mlflow]"'
+
+
+def ready_to_log(uri: str) -> None:
+    """Before a run that will log: mlflow is installed (found, not imported: that takes seconds)
+    and an http(s) server answers. SpecError otherwise."""
+    import importlib.util
+    import sys
+
+    if sys.modules.get("mlflow", 0) is None or importlib.util.find_spec("mlflow") is None:  # None: blocked
+        raise SpecError(MISSING, hint=INSTALL)
+    check_reachable(uri)
+
+
 def _mlflow() -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise SpecError(
-            "tracking with MLflow needs mlflow, which is not installed", hint='pip install "harness[mlflow]"'
-        ) from None
+        raise SpecError(MISSING, hint=INSTALL) from None
     return MlflowClient
 
 
@@ -143,13 +157,8 @@ def _log_batch(client: Any, run_id: str, metrics: dict[str, float], params: dict
         client.log_batch(run_id, params=plist[start : start + 100])
 
 
-CONNECT_TIMEOUT_S = 5.0
-"""Seconds to wait for an http(s) tracking server to answer (MLflow's own retries take minutes)."""
-
-
 def check_reachable(uri: str) -> None:
     """For an http(s) tracking URI, that something listens there; SpecError otherwise."""
-    import socket
     from urllib.parse import urlsplit
 
     parts = urlsplit(uri)
@@ -157,12 +166,15 @@ def check_reachable(uri: str) -> None:
         return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S).close()
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # a port that is not a number
+        why: str | None = str(exc)
+    else:
+        why = unreachable(parts.hostname or "", port)
+    if why is not None:
         raise SpecError(
-            f"cannot reach the MLflow tracking server at '{uri}': {getattr(exc, 'strerror', None) or exc}",
+            f"cannot reach the MLflow tracking server at '{uri}': {why}",
             hint="start it (`mlflow server --host 127.0.0.1 --port 5000`) or check the URI",
-        ) from None
+        )
 
 
 def log_results(results: ResultSet, folder: Path, uri: str, experiment: str | None = None) -> Logged:
@@ -176,9 +188,8 @@ def log_results(results: ResultSet, folder: Path, uri: str, experiment: str | No
     except Exception as exc:  # MLflow raises its own, requests', sqlalchemy's and OS errors alike
         if isinstance(exc, SpecError):
             raise
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise SpecError(
-            f"MLflow at '{uri}' refused the results: {first[:300]}",
+            f"MLflow at '{uri}' refused the results: {first_line(exc)[:300]}",
             hint="check the tracking URI (sqlite:///file.db, http://host:port, file:///folder) and its permissions",
         ) from None
 

@@ -142,26 +142,21 @@ def write_mteb_results(results: Any, folder: Path) -> tuple[list[Path], list[str
 
     written, skipped = [], []
     for cell in results.cells:
-        task, why = mteb_task_name(results.datasets.get(cell.dataset, {}))
+        name, why = mteb_task_name(results.datasets.get(cell.dataset, {}))
+        task = mteb.get_task(name) if name is not None else None
         scores = {n: v for m, v in cell.aggregate.items() if (n := mteb_score_name(m)) is not None}
-        if task is not None and (main := mteb.get_task(task).metadata.main_score) not in scores:
+        if task is not None and (main := task.metadata.main_score) not in scores:
             task, why = None, f"no {main} among its measures"
+        path = folder / slug(cell.system) / "harness" / f"{name}.json"
+        if task is not None and path in written:  # two datasets of the spec are the same MTEB task
+            task, why = None, f"{name} for {cell.system} is written already"
         if task is None:
             skipped.append(f"{cell.dataset} / {cell.system}: {why}")
             continue
-        meta = mteb.get_task(task).metadata
-        split = meta.eval_splits[0]
-        seconds = cell.timing.batch.seconds if cell.timing is not None else None
-        result = TaskResult.from_task_results(
-            mteb.get_task(task),
-            {split: {"default": {**scores, "main_score": scores[meta.main_score]}}},
-            evaluation_time=seconds or 0.0,
-        )
-        path = folder / slug(cell.system) / "harness" / f"{task}.json"
-        if path in written:  # two datasets of the spec are the same MTEB task
-            skipped.append(f"{cell.dataset} / {cell.system}: {task} for {cell.system} is written already")
-            continue
+        main = task.metadata.main_score
+        seconds = cell.timing.batch.seconds if cell.timing is not None else 0.0
+        split = {task.metadata.eval_splits[0]: {"default": {**scores, "main_score": scores[main]}}}
         path.parent.mkdir(parents=True, exist_ok=True)
-        result.to_disk(path)
+        TaskResult.from_task_results(task, split, evaluation_time=seconds).to_disk(path)
         written.append(path)
     return written, skipped

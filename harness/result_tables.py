@@ -17,6 +17,7 @@ read silently. Read back, the values are the very floats that were written (floa
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -68,22 +69,13 @@ def split(doc: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     for i, cell in enumerate(cells):
         for measure, values in cell.get("per_query", {}).items():
-            rows.append(
-                {
-                    "cell": i,
-                    "field": json.dumps(["per_query", measure]),
-                    "ids": list(values),
-                    "values": list(values.values()),
-                }
-            )
+            rows.append(_row(i, ["per_query", measure], list(values), list(values.values())))
         cell["per_query"] = {}
         timing = cell.get("timing")
         if timing is None:
             continue
-        cell["timing"] = timing = json.loads(json.dumps(timing))  # a copy to empty
-        rows.append(
-            {"cell": i, "field": json.dumps(["timing", "query_ids"]), "ids": timing["query_ids"], "values": None}
-        )
+        cell["timing"] = timing = copy.deepcopy(timing)  # a copy to empty
+        rows.append(_row(i, ["timing", "query_ids"], timing["query_ids"], None))
         timing["query_ids"] = []
         for path in list(_sample_lists(timing, ())):
             rows.append(_row(i, ["timing", *path], None, _get(timing, path)))
@@ -145,8 +137,8 @@ def merge(doc: dict[str, Any], folder: Path) -> dict[str, Any]:
     rows = zip(
         table.column("cell").to_pylist(),
         table.column("field").to_pylist(),
-        _lists(table, "ids"),
-        _lists(table, "values"),
+        table.column("ids").to_pylist(),
+        table.column("values").to_pylist(),
         strict=True,
     )
     for row, (i, field, ids, values) in enumerate(rows):
@@ -171,17 +163,6 @@ def _put(cells: list[Any], i: int, key: list[Any], ids: list[str] | None, values
     elif key == ["timing", "query_ids"] and ids is not None and cells[i].get("timing") is not None:
         cells[i]["timing"]["query_ids"] = ids
     elif key[0] == "timing" and str(key[-1]).endswith("samples_ms") and values is not None:
-        _get(cells[i], tuple(key[:-1]))[key[-1]] = values
+        _set(cells[i], tuple(key), values)
     else:
         raise ValueError(f"unknown field {key}")
-
-
-def _lists(table: Any, column: str) -> list[list[Any] | None]:
-    """A list column as Python lists, converted as one flat array and sliced by its offsets
-    (`to_pylist` per row is several times slower on a few million values)."""
-    array = table.column(column).combine_chunks()
-    offsets = array.offsets.to_numpy()
-    flat = array.values.to_pylist() if column == "ids" else array.values.to_numpy(zero_copy_only=False).tolist()
-    nulls = array.is_null().to_pylist()
-    start = offsets[0]
-    return [None if nulls[r] else flat[offsets[r] - start : offsets[r + 1] - start] for r in range(len(array))]

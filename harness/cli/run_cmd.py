@@ -81,20 +81,14 @@ def with_tracking(plan: Plan, uri: str | None) -> Plan:
         tracking = TrackingConfig(mlflow=MlflowConfig(uri=uri))
         plan = dataclasses.replace(plan, settings=plan.settings.model_copy(update={"tracking": tracking}))
     if plan.settings.tracking.mlflow is not None:
-        import importlib.util
-        import sys
+        from harness.mlflow_log import ready_to_log
 
-        # Found, not imported (seconds): `sys.modules["mlflow"] = None` means blocked.
-        if sys.modules.get("mlflow", 0) is None or importlib.util.find_spec("mlflow") is None:
-            error = SpecError(
-                "tracking with MLflow needs mlflow, which is not installed", hint='pip install "harness[mlflow]"'
-            )
-            if uri is None:
+        try:
+            ready_to_log(plan.settings.tracking.mlflow.uri)  # before the run, not after it
+        except SpecError as error:
+            if uri is None:  # the spec asked for it
                 error.locate(plan.path, plan.lines.at(("tracking",)))
-            raise error
-        from harness.mlflow_log import check_reachable
-
-        check_reachable(plan.settings.tracking.mlflow.uri)  # before the run, not after it
+            raise
     return plan
 
 

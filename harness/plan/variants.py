@@ -59,6 +59,12 @@ class SystemVariant:
     def config(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.stages]
 
+    def thread_count(self) -> int | None:
+        """The threads the cell runs at: the largest `threads` any stage asks for; None (all
+        available cores) when none does."""
+        asked = [n for s in self.stages if (n := s.params.thread_count()) is not None]
+        return max(asked) if asked else None
+
     def config_hash(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -179,8 +179,7 @@ def run_pipeline(variant: SystemVariant, ctx: StageContext, cfg: LatencyConfig) 
     """Prepare every stage, produce the run in one batch pass, and time it as `cfg` says."""
     queries = list(ctx.dataset.queries.values())
     pipe = _Pipeline(variant, ctx)
-    asked = [n for cfg_ in variant.stages if (n := cfg_.params.thread_count()) is not None]
-    threads = max(asked) if asked else None
+    threads = variant.thread_count()
     use_threads(threads)  # every runtime of the cell at one count, before any work
     rss_start = current_rss_bytes()
     clocks = _prepare(pipe, variant)

@@ -55,15 +55,11 @@ class ShardWorker:
     first shard and kept for the next."""
 
     def __init__(self, spec: str, env: dict[str, str], data_root: str, job: ShardJob) -> None:
-        from harness.data.resolve import load_dataset
-        from harness.plan import load_plan
         from harness.threads import use_threads
 
-        os.environ.update(env)
-        plan = load_plan(Path(spec), env=dict(os.environ))
-        dataset = load_dataset(plan.datasets[job.dataset], Path(data_root))
+        plan, ctx = worker_context(spec, env, data_root, job.dataset)
         cfg = plan.variant(job.variant).stages[job.stage]
-        self.stage = STAGES.get(cfg.type)(cfg.params, StageContext(plan.base_dir, Path(data_root), dataset, False))
+        self.stage = STAGES.get(cfg.type)(cfg.params, ctx)
         # The CPUs Ray reserved for the actor, not all the node's: actors share a node.
         self.threads = job.threads or 1
         use_threads(self.threads)
@@ -83,6 +79,24 @@ class ShardWorker:
             "seconds": np.asarray([m["seconds"] for m in metas], dtype=float),
             "host": np.asarray([m.get("host", "") for m in metas]),
         }
+
+
+def worker_context(spec: str, env: dict[str, str], data_root: str, dataset: int) -> tuple[Plan, StageContext]:
+    """In a Ray worker (any node, any cwd): the driver's environment, the plan loaded from its
+    absolute path, and the context of its `dataset`-th dataset, without progress bars."""
+    from harness.data.resolve import load_dataset
+    from harness.plan import load_plan
+
+    os.environ.update(env)
+    plan = load_plan(Path(spec), env=dict(os.environ))
+    loaded = load_dataset(plan.datasets[dataset], Path(data_root))
+    return plan, StageContext(plan.base_dir, Path(data_root), loaded, False)
+
+
+def pool_size(ray: Any, workers: int | None, cpus_per_actor: int, units: int) -> int:
+    """Actors in a pool: `workers` if given, else as many as the cluster's CPUs hold; never
+    more than the units of work, never fewer than one."""
+    return max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)) // cpus_per_actor, units))
 
 
 def shard_jobs(plan: Plan, data_root: Path) -> list[ShardJob]:
@@ -124,12 +138,11 @@ def encode_on_ray(
     jobs = shard_jobs(plan, data_root)
     todo = sum(j.docs for j in jobs)
     done: list[dict[str, Any]] = []
-    cpus = int(ray.cluster_resources().get("CPU", 1))
     with tqdm(total=todo, desc="ray: encoding shards", unit="doc", disable=not progress or not todo) as bar:
         for job in jobs:
             bar.update(job.docs - sum(job.docs_in(n) for n in job.missing))  # stored before
             per_actor = job.threads or 1
-            size = max(1, min(workers or cpus // per_actor, len(job.missing)))
+            size = pool_size(ray, workers, per_actor, len(job.missing))
             hosts: set[str] = set()
             seconds = 0.0
             if job.missing:
@@ -173,13 +186,13 @@ def run_pool(
     try:
         yield from ds.iter_rows()
     except Exception as exc:
-        cause = _harness_error(exc)
+        cause = harness_error(exc)
         if cause is not None:
             raise cause from None
         raise
 
 
-def _harness_error(exc: BaseException) -> HarnessError | None:
+def harness_error(exc: BaseException) -> HarnessError | None:
     """The harness error a worker raised, inside the exceptions Ray Data wraps it in."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]

@@ -16,15 +16,14 @@ again; a pair is stored once, atomically, with its checksum.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.plan import Plan
-from harness.runner.ray_encode import run_pool
-from harness.systems import STAGES, StageContext
+from harness.runner.ray_encode import pool_size, run_pool, worker_context
+from harness.systems import STAGES
 
 QUERIES_PER_CHUNK = 8
 """Queries per unit of work: small enough to spread a few hundred queries over many workers,
@@ -49,14 +48,10 @@ class PairWorker:
     (first-stage index from the cache, the cross-encoder loaded)."""
 
     def __init__(self, spec: str, env: dict[str, str], data_root: str, job: PairJob) -> None:
-        from harness.data.resolve import load_dataset
-        from harness.plan import load_plan
         from harness.threads import use_threads
 
-        os.environ.update(env)
-        plan = load_plan(Path(spec), env=dict(os.environ))
-        self.dataset = load_dataset(plan.datasets[job.dataset], Path(data_root))
-        ctx = StageContext(plan.base_dir, Path(data_root), self.dataset, False)
+        plan, ctx = worker_context(spec, env, data_root, job.dataset)
+        self.dataset = ctx.dataset
         self.job = job
         use_threads(job.threads or 1)  # the CPUs Ray reserved for the actor, not all the node's
         self.stages = [STAGES.get(c.type)(c.params, ctx) for c in plan.variant(job.variant).stages]
@@ -99,8 +94,7 @@ def pair_jobs(plan: Plan, data_root: Path) -> list[PairJob]:
             dataset = dataset or load_dataset(ref, data_root)
             ids = list(dataset.queries)
             chunks = tuple(tuple(ids[s : s + QUERIES_PER_CHUNK]) for s in range(0, len(ids), QUERIES_PER_CHUNK))
-            asked = [n for _, p in kinds if (n := p.thread_count()) is not None]
-            jobs.append(PairJob(i, dataset.name, variant.name, max(asked) if asked else None, chunks, _top(variant)))
+            jobs.append(PairJob(i, dataset.name, variant.name, variant.thread_count(), chunks, _top(variant)))
     return sorted(jobs, key=lambda j: (j.dataset, -j.top))
 
 
@@ -112,12 +106,11 @@ def score_pairs_on_ray(
 
     jobs = pair_jobs(plan, data_root)
     done: list[dict[str, Any]] = []
-    cpus = int(ray.cluster_resources().get("CPU", 1))
     total = sum(len(q) for j in jobs for q in j.chunks)
     with tqdm(total=total, desc="ray: re-ranking queries", unit="query", disable=not progress or not total) as bar:
         for job in jobs:
             per_actor = job.threads or 1
-            size = max(1, min(workers or cpus // per_actor, len(job.chunks)))
+            size = pool_size(ray, workers, per_actor, len(job.chunks))
             seconds = 0.0
             args = (str(plan.path.resolve()), env, str(data_root.resolve()), job)
             for row in run_pool(ray, PairWorker, args, [{"chunk": n} for n in range(len(job.chunks))], size, per_actor):

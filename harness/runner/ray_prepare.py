@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, SpecError
+from harness.errors import SpecError, first_line
+from harness.network import unreachable
 from harness.plan import Plan
-from harness.runner.ray_encode import encode_on_ray
+from harness.runner.ray_encode import encode_on_ray, harness_error, worker_context
 from harness.runner.ray_pairs import score_pairs_on_ray
 from harness.sections import ExecutorConfig
 from harness.systems import STAGES
@@ -53,23 +54,17 @@ def tasks(plan: Plan) -> list[PrepareTask]:
         for variant in plan.ordered:
             kinds = [STAGES.get(c.type) for c in variant.stages]
             if any(k.first_stage and k.uses_cache for k in kinds):
-                asked = [n for c in variant.stages if (n := c.params.thread_count()) is not None]
-                out.append(PrepareTask(i, variant.name, max(asked) if asked else None))
+                out.append(PrepareTask(i, variant.name, variant.thread_count()))
     return out
 
 
 def prepare_one(spec: str, env: dict[str, str], data_root: str, task: PrepareTask) -> dict[str, Any]:
     """In a Ray worker: load the plan and the dataset, prepare the variant's indexing stages."""
-    from harness.data.resolve import load_dataset
-    from harness.plan import load_plan
-    from harness.systems import StageContext
     from harness.threads import use_threads
 
-    os.environ.update(env)
     t0 = time.perf_counter()
-    plan = load_plan(Path(spec), env=dict(os.environ))
-    dataset = load_dataset(plan.datasets[task.dataset], Path(data_root))
-    ctx = StageContext(plan.base_dir, Path(data_root), dataset, progress=False)
+    plan, ctx = worker_context(spec, env, data_root, task.dataset)
+    dataset = ctx.dataset
     use_threads(task.threads)
     for cfg in plan.variant(task.variant).stages:
         kind = STAGES.get(cfg.type)
@@ -86,15 +81,8 @@ def _where(plan: Plan, error: SpecError) -> SpecError:
     return error
 
 
-CONNECT_TIMEOUT_S = 5.0
-"""Seconds to wait for a cluster's address to answer before saying it cannot be reached (Ray's
-own retries would go on for minutes)."""
-
-
 def _reachable(address: str, plan: Plan) -> None:
     """For a `host:port` or `ray://host:port` address, that something listens there."""
-    import socket
-
     if address in ("local", "auto"):
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -106,16 +94,15 @@ def _reachable(address: str, plan: Plan) -> None:
                 hint="e.g. address: 10.0.0.5:6379 (the head node's `ray start --head` address)",
             ),
         )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
-    except OSError as exc:
+    why = unreachable(host.strip("[]"), int(port))
+    if why is not None:
         raise _where(
             plan,
             SpecError(
-                f"executor: cannot reach the Ray cluster at '{address}': {exc.strerror or exc}",
+                f"executor: cannot reach the Ray cluster at '{address}': {why}",
                 hint="start one there with `ray start --head`, check the address and port, or use address: local",
             ),
-        ) from None
+        )
 
 
 def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
@@ -135,7 +122,7 @@ def _connect(cfg: ExecutorConfig, plan: Plan) -> Any:
         try:
             ray.init(address=address, num_cpus=cfg.num_cpus if address == "local" else None, include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            first = first_line(exc)
             raise _where(
                 plan,
                 SpecError(
@@ -173,8 +160,8 @@ def prepare_on_ray(plan: Plan, data_root: Path, env: dict[str, str], progress: b
             try:
                 done.append(ray.get(ready[0]))
             except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, HarnessError):
+                cause = harness_error(exc)
+                if cause is not None:
                     raise cause from None
                 raise
             bar.update(1)

@@ -18,7 +18,7 @@ import mmap
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from harness.errors import SystemConfigError
+from harness.errors import SystemConfigError, first_line
 
 SQ_TYPES = {"8bit": "QT_8bit", "4bit": "QT_4bit", "6bit": "QT_6bit", "fp16": "QT_fp16", "bf16": "QT_bf16"}
 TRAIN_PER_CELL = 256
@@ -48,7 +48,7 @@ class IndexParams(Protocol):
 
 
 def _faiss_error(params: IndexParams, build: Mapping[str, Any], exc: Exception) -> SystemConfigError:
-    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), str(exc))
+    first = first_line(exc)
     shown = ", ".join(f"{k}={v}" for k, v in build.items()) or "defaults"
     return SystemConfigError(
         f"FAISS rejected the '{params.index}' index ({shown}): {first}",

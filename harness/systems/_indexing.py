@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.data.dataset import Dataset
 from harness.data.doc_store import DocStore, doc_line
@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # bm25 shares this module and needs no model code
     from harness.models.encoding import TextEncoder
     from harness.models.locate import ResolvedModel
 
-T = TypeVar("T")
 TextField = Literal["title", "text"]
 DEFAULT_FIELDS: tuple[TextField, ...] = ("title", "text")
 

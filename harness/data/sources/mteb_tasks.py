@@ -9,7 +9,7 @@ from typing import Any
 from harness.data.beir_files import is_beir_folder, load_beir
 from harness.data.ref import DatasetRef
 from harness.data.sources import SOURCES, Loaded
-from harness.errors import DataError
+from harness.errors import DataError, first_line
 from harness.records import Doc, Query
 
 PREFIX = "mteb:"
@@ -76,9 +76,8 @@ def _from_mteb(task: str, split: str, data_root: Path, folders: list[str]) -> Lo
         every: Any = loaded.dataset
         data = every["default"][split]
     except Exception as exc:  # offline: huggingface_hub / datasets raise many kinds
-        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
         raise DataError(
-            f"MTEB could not download task '{task}' ({first})",
+            f"MTEB could not download task '{task}' ({first_line(exc)})",
             hint=f"offline, put its BEIR folder at {where}; online, check the task name",
         ) from None
     docs = {

@@ -26,7 +26,7 @@ from harness.timing import Timing
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLES = ("aggregate", "per_query", "latency", "costs", "comparisons")
+TABLES = ("aggregate", "per_query", "latency", "costs", "comparisons", "online")
 """The tables `Results` gives, by method name (what `harness export` writes)."""
 
 
@@ -150,6 +150,35 @@ class Results:
             if name in frame:
                 frame[name] = frame[name].astype("category")
         return frame
+
+    def online(self) -> pd.DataFrame:
+        """One row per dataset x pair (A, B) x test x click model x metric of the simulated
+        online tests (harness.online): `test` is the interleaving method or `ab`; `metric` is
+        `preference` (interleaving) or `ctr` / `clicks` (A/B, the difference B - A); with the
+        interval, the impressions needed and the pair's offline difference."""
+        rows: list[dict[str, Any]] = []
+        for dataset, data in self.result_set.online.items():
+            for p in data.pairs:
+                base = {"dataset": dataset, "a": p.a, "b": p.b}
+                offline = {
+                    "offline_measure": p.offline.measure,
+                    "offline_difference": p.offline.difference,
+                    "offline_p_holm": p.offline.pvalue_corrected,
+                    "offline_significant": p.offline.significant,
+                }
+                for o in p.interleaving:
+                    rows.append({**base, "test": o.method, "click_model": o.click_model, "metric": "preference",
+                                 "value": o.preference, "low": o.interval.low, "high": o.interval.high,
+                                 "impressions_needed": o.impressions_needed, **offline})  # fmt: skip
+                for ab in p.ab:
+                    for d in ab.differences:
+                        rows.append({**base, "test": "ab", "click_model": ab.click_model, "metric": d.metric,
+                                     "value": d.difference, "low": d.interval.low, "high": d.interval.high,
+                                     "impressions_needed": d.impressions_needed, **offline})  # fmt: skip
+        cats = dict.fromkeys(("dataset", "a", "b", "test", "click_model", "metric"), "category")
+        numbers = {"value": "float64", "low": "float64", "high": "float64", "impressions_needed": "Int64"}
+        offline_cols = {"offline_measure": "category", "offline_difference": "float64", "offline_p_holm": "float64"}
+        return _frame(rows, {**cats, **numbers, **offline_cols, "offline_significant": "boolean"})
 
 
 def _flat(record: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -31,7 +31,7 @@ Clock = Literal["wall", "cpu"]
 
 @dataclass(frozen=True)
 class EndToEnd:
-    """A system's online cost including the systems whose runs it reads (fusion inputs, `use`).
+    """A system's query-time cost including the systems whose runs it reads (fusion inputs, `use`).
 
     Per-query samples are summed query by query (the inputs run one after the other) and batch
     seconds are summed. For a system without inputs these are its own."""

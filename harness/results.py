@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 from harness.errors import DataError, SystemConfigError
 from harness.fsutil import ANYWHERE, Destination, atomic_write_text
 from harness.names import resolve_variant_name
+from harness.online.online_records import OnlineDataset
 from harness.sections import Settings
 from harness.timing import Record, Timing
 
@@ -102,6 +103,8 @@ class ResultSet(Record):
     """Machine and software fingerprints by id (harness.environment); cells name theirs."""
     comparisons: dict[str, Any] = Field(default_factory=dict)
     """Statistical comparisons against a baseline system (harness.compare)."""
+    online: dict[str, OnlineDataset] = Field(default_factory=dict)
+    """Simulated interleaving and A/B tests per dataset (the spec's `online:`, harness.online)."""
     tables: dict[str, str] = Field(default_factory=dict)
     """Files beside results.json holding part of the set, by name, with their sha256
     (schema 3: `per_query.parquet`, harness.result_tables)."""

@@ -1,4 +1,5 @@
-"""Typed models of the spec's settings sections: `latency:`, `compare:`, `gate:`, `report:`.
+"""Typed models of the spec's settings sections: `latency:`, `compare:`, `gate:`, `report:`,
+`executor:`, `tracking:` and `online:`.
 
 They are parsed once, when the spec loads (harness.plan), with file:line errors for every key
 at every depth; the runner, the comparisons, the gate and the report receive these instances
@@ -213,6 +214,130 @@ class TrackingConfig(Section):
     mlflow: MlflowConfig | None = None
 
 
+ClickModelType = Literal["pbm", "cascade", "dbn"]
+ClickPreset = Literal["perfect", "navigational", "informational"]
+InterleavingMethod = Literal["team-draft", "balanced", "probabilistic"]
+_TEAM_DRAFT: tuple[InterleavingMethod, ...] = ("team-draft",)
+
+
+class ClickModelConfig(Section):
+    """One simulated user (harness.online.click_models). A word `TYPE-PRESET`
+    (`pbm-informational`) is a type with a preset; a mapping may set any parameter instead.
+
+    Per-grade lists are indexed by relevance grade (0 .. the judgments' top grade); an unjudged
+    document has grade 0 and a negative grade counts as 0."""
+
+    name: str | None = Field(default=None, min_length=1)
+    """Label in results and the report (default: the word, or TYPE-PRESET, or the file's stem)."""
+    type: ClickModelType | None = None
+    """Required unless `from` names a fitted model, which carries its type."""
+    preset: ClickPreset | None = None
+    attractiveness: list[float] | None = Field(default=None, min_length=2)
+    """P(click | examined) per grade (all three types)."""
+    stop: list[float] | None = Field(default=None, min_length=2)
+    """cascade: P(stop | click) per grade; dbn: P(satisfied | click) per grade."""
+    examination: list[float] | None = Field(default=None, min_length=1)
+    """pbm: P(examined) per rank from 1 (default: (1/rank)^eta)."""
+    eta: float = Field(default=1.0, ge=0.0, le=10.0)
+    continuation: float = Field(default=0.9, ge=0.0, le=1.0)
+    """dbn: P(examine the next result | not satisfied)."""
+    from_: str | None = Field(default=None, alias="from", min_length=1)
+    """A model fitted by `harness clicks fit` (its JSON file, relative to the spec)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            kind, _, preset = v.partition("-")
+            return {"name": v, "type": kind, "preset": preset or None}
+        return v
+
+    @field_validator("attractiveness", "stop", "examination")
+    @classmethod
+    def _probabilities(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(not 0.0 <= x <= 1.0 for x in v):
+            raise ValueError(f"probabilities must lie in [0, 1] (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> ClickModelConfig:
+        if self.from_ is not None:
+            if self.preset is not None or self.attractiveness is not None:
+                raise ValueError("a fitted model (`from`) takes no preset or attractiveness")
+            return self
+        if self.type is None:
+            raise ValueError("give `type` (pbm, cascade or dbn) or `from` (a fitted model)")
+        if self.preset is None and self.attractiveness is None:
+            raise ValueError("give a `preset` (perfect, navigational, informational) or `attractiveness`")
+        if self.stop is not None and self.attractiveness is not None and len(self.stop) != len(self.attractiveness):
+            raise ValueError("`stop` and `attractiveness` need one value per grade each")
+        return self
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.from_ is not None:
+            return self.from_.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".json")
+        return f"{self.type}-{self.preset or 'custom'}"
+
+
+class OnlineConfig(Section):
+    """The spec's `online:` section: simulated interleaving and A/B tests between systems, from
+    their runs and the judgments (harness.online)."""
+
+    baseline: str | None = None
+    """`pairs: baseline` compares every system with it (default: compare.baseline, else the first)."""
+    pairs: Literal["baseline", "all"] | list[list[str]] = "baseline"
+    """`baseline`, `all` (every pair, in spec order), or a list of [A, B] pairs."""
+    click_models: list[ClickModelConfig] = Field(
+        default_factory=lambda: [ClickModelConfig.model_validate("pbm-informational")], min_length=1
+    )
+    interleaving: list[InterleavingMethod] = Field(default_factory=lambda: list(_TEAM_DRAFT), min_length=1)
+    ab: bool = True
+    """Also simulate an A/B test (each system on its own traffic) under every click model."""
+    impressions: int = Field(default=10_000, ge=100, le=10_000_000)
+    """Per pair and method (interleaving), per system (A/B); queries drawn uniformly."""
+    depth: int = Field(default=10, ge=1, le=100)
+    """Results shown per impression."""
+    seed: int = Field(default=0, ge=0, description="numpy refuses negative seeds")
+    measure: str = "nDCG@10"
+    """The offline measure each online outcome is set against (one of the spec's measures)."""
+    top_grade: int | None = Field(default=None, ge=1, le=100)
+    """The judgments' top grade, which presets are scaled to (default: the largest in the qrels)."""
+    alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    power: float = Field(default=0.8, gt=0.0, lt=1.0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    resamples: int = Field(default=1000, ge=100, le=100_000)
+    """Bootstrap resamples of the impressions for each preference's interval."""
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("list at least one [A, B] pair, or use `baseline` or `all`")
+            for pair in v:
+                if len(pair) != 2 or pair[0] == pair[1]:
+                    raise ValueError(f"each pair is two different systems [A, B] (got {pair})")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> OnlineConfig:
+        labels = [m.label() for m in self.click_models]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"click models need distinct names (got {labels}); set `name:`")
+        for m in self.click_models:
+            if m.examination is not None and len(m.examination) < self.depth:
+                raise ValueError(
+                    f"click model '{m.label()}': examination lists {len(m.examination)} ranks, depth is {self.depth}"
+                )
+        if len(set(self.interleaving)) != len(self.interleaving):
+            raise ValueError("an interleaving method is listed twice")
+        return self
+
+
 class Settings(Section):
     """Every settings section of a spec, as parsed once at load."""
 
@@ -222,3 +347,4 @@ class Settings(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    online: OnlineConfig | None = None

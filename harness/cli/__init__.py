@@ -23,6 +23,7 @@ import typer
 # The command modules import nothing from this package's __init__, so importing them here is no cycle.
 from harness.cli import (
     cache_cmd,
+    clicks_cmd,
     compare_cmd,
     eval_cmd,
     export_cmd,
@@ -123,3 +124,4 @@ app.command("eval")(eval_cmd.eval_cmd)
 app.command("datasets")(info_cmd.datasets)
 app.command("systems")(info_cmd.systems)
 app.add_typer(cache_cmd.cache_app, name="cache")
+app.add_typer(clicks_cmd.clicks_app, name="clicks")

@@ -128,7 +128,15 @@ def summary_table(results: ResultSet) -> str:
 
     header = ["dataset", "system", *results.measures]
     rows = [[c.dataset, c.system, *(f"{c.aggregate[m]:.4f}" for m in results.measures)] for c in results.cells]
-    return render_table(header, rows, align="ll" + "r" * len(results.measures))
+    table = render_table(header, rows, align="ll" + "r" * len(results.measures))
+    for name, data in results.online.items():
+        for a in data.agreement:
+            table += (
+                f"\nonline {name}: {a.method} / {a.click_model} agrees in sign with offline "
+                f"{data.pairs[0].offline.measure} on {a.agree} of {a.pairs} pairs"
+                f" ({a.significant_agree} of the {a.significant_pairs} significant)"
+            )
+    return table
 
 
 def _interactive() -> bool:

@@ -50,7 +50,7 @@ def _system(name: str | None, key: str, variants: Sequence[SystemVariant], where
         raise exc.locate(where, lines.at(tuple(key.split(".")))) from None
 
 
-def _measure(name: str, key: str, path: PathKey, measures: Sequence[Measure], where: Path, lines: SpecLines) -> str:
+def measure_name(name: str, key: str, path: PathKey, measures: Sequence[Measure], where: Path, lines: SpecLines) -> str:
     names = [m.name for m in measures]
     try:
         canonical = parse_measure(name).name
@@ -83,7 +83,7 @@ def resolve_settings(
         measures=None
         if compare.measures is None
         else [
-            _measure(m, "compare.measures", ("compare", "measures", i), measures, where, lines)
+            measure_name(m, "compare.measures", ("compare", "measures", i), measures, where, lines)
             for i, m in enumerate(compare.measures)
         ],
     )
@@ -92,7 +92,7 @@ def resolve_settings(
         baseline=_system(report.baseline, "report.baseline", variants, where, lines),
         measure=None
         if report.measure is None
-        else _measure(report.measure, "report.measure", ("report", "measure"), measures, where, lines),
+        else measure_name(report.measure, "report.measure", ("report", "measure"), measures, where, lines),
     )
     latency = _changed(
         gate.latency, reference=_system(gate.latency.reference, "gate.latency.reference", variants, where, lines)

@@ -18,6 +18,7 @@ from harness.sections import (
     ExecutorConfig,
     GateRules,
     LatencyConfig,
+    OnlineConfig,
     ReportConfig,
     Settings,
     TrackingConfig,
@@ -43,6 +44,7 @@ class ExperimentSpec(BaseModel):
     gate: GateRules = Field(default_factory=GateRules)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    online: OnlineConfig | None = None
 
     @field_validator("datasets", mode="before")
     @classmethod
@@ -66,4 +68,5 @@ class ExperimentSpec(BaseModel):
             report=self.report,
             executor=self.executor,
             tracking=self.tracking,
+            online=self.online,
         )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.latency import end_to_end
+from harness.report.online_view import online_view
 from harness.report.options import ReportOptions, resolve_latency_stat, resolve_measure, resolve_scope
 from harness.report.rows import cost_rows, latency_row, significance_rows, winloss_rows
 from harness.report.tradeoff import tradeoff_points
@@ -69,6 +70,7 @@ def _dataset_view(
         cost_rows=[r for c in cells for r in cost_rows(c)],
         significance=significance,
         markers=markers,
+        online=online_view(results.online.get(name)),
     )
 
 

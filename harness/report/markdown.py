@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from harness.report.formatting import fmt_measure, fmt_ms, fmt_rate
 from harness.report.plots import Plot
-from harness.report.view import ReportView
+from harness.report.view import DatasetView, ReportView
 
 
 def md_text(value: object) -> str:
@@ -23,6 +23,40 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1)
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
+
+
+def _online_lines(ds: DatasetView) -> list[str]:
+    o = ds.online
+    if o is None:
+        return []
+    agreement = "; ".join(
+        f"{md_text(a.method)} / {md_text(a.click_model)} {a.agree} of {a.pairs}"
+        + (f" ({a.significant_agree} of the {a.significant_pairs} significant)" if a.significant_pairs else "")
+        for a in o.agreement
+    )
+    lines = ["", f"Simulated interleaving, sign agreement with offline {md_text(o.measure)}: {agreement}", ""]
+    rows = [
+        [
+            md_text(r.a),
+            md_text(r.b),
+            f"{r.offline_difference:+.4f}" + (" (sig.)" if r.significant else ""),
+            md_text(r.method),
+            md_text(r.click_model),
+            f"{r.preference:+.4f} [{r.low:+.4f}, {r.high:+.4f}]",
+            str(r.needed) if r.needed is not None else "—",
+        ]
+        for r in o.interleaving
+    ]
+    header = [
+        "A",
+        "B",
+        f"Δ {md_text(o.measure)}",
+        "method",
+        "click model",
+        "preference [interval]",
+        "impressions needed",
+    ]
+    return lines + _table(header, rows, right=2)
 
 
 def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "plots") -> str:
@@ -75,6 +109,7 @@ def render_markdown(view: ReportView, plots: Sequence[Plot], plots_href: str = "
         if ds.winloss:
             wl = "; ".join(f"{md_text(r.system)} {r.wins}/{r.ties}/{r.losses}" for r in ds.winloss)
             out += ["", f"Wins/ties/losses on {md_text(view.measure)} against {md_text(ds.baseline)}: {wl}"]
+        out += _online_lines(ds)
         files = [p for p in plots if p.dataset == ds.name]
         if files:
             out += ["", "Plots: " + ", ".join(f"[{p.kind}]({plots_href}/{p.name}.png)" for p in files)]

@@ -34,7 +34,7 @@ class Plot:
     """File stem (slugged, unique)."""
     dataset: str
     kind: str
-    """'tradeoff' or 'winloss'."""
+    """'tradeoff', 'winloss' or 'online'."""
     title: str
     svg: bytes
     png: bytes
@@ -203,7 +203,9 @@ def render_plots(view: ReportView) -> list[Plot]:
     # Figures are built without pyplot, so no GUI backend is ever selected: savefig renders
     # with Agg (PNG) and the SVG backend directly.
     stems = unique_slugs([ds.name for ds in view.datasets])
-    makers: dict[str, Any] = {"tradeoff": _tradeoff_figure, "winloss": _winloss_figure}
+    from harness.report.online_plot import online_figure
+
+    makers: dict[str, Any] = {"tradeoff": _tradeoff_figure, "winloss": _winloss_figure, "online": online_figure}
     plots: list[Plot] = []
     with matplotlib.rc_context(cast(Any, _STYLE)):
         for ds in view.datasets:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.report.online_view import OnlineView
 from harness.results import Cell, SystemInfo
 
 
@@ -62,6 +63,8 @@ class DatasetView:
     """Rows of results.json `comparisons` for this dataset (harness.compare), if any."""
     markers: dict[tuple[str, str], str] = field(default_factory=dict)
     """(system, measure) -> '▲' / '▼' where significantly better / worse than the baseline."""
+    online: OnlineView | None = None
+    """Simulated interleaving and A/B tests (results.json `online`), if the spec asked for them."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from harness.environment import git_commit, package_versions
 from harness.errors import HarnessError
 from harness.evaluation.measures import evaluate
 from harness.fsutil import Destination, writable_file, writable_folder, write_error
+from harness.online.online_records import OnlineDataset
 from harness.plan import Plan
 from harness.plan.order import dependencies
 from harness.records import Run
@@ -82,7 +83,7 @@ def _spec_entry(plan: Plan, line: int | None) -> Iterator[None]:
 
 def _run_dataset(
     plan: Plan, opts: RunOptions, dataset: Dataset, bar: Any, environments: dict[str, dict[str, Any]]
-) -> list[Cell]:
+) -> tuple[list[Cell], dict[str, Run]]:
     """Every system of the plan on one dataset, in run order (a system after those it reads);
     the machine fingerprints the cells name are added to `environments`."""
     out = opts.output
@@ -131,7 +132,7 @@ def _run_dataset(
             )
         )
         bar.update(1)
-    return cells
+    return cells, runs
 
 
 def _manifest(plan: Plan, opts: RunOptions, executor: dict[str, Any]) -> Manifest:
@@ -160,13 +161,20 @@ def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
     datasets: dict[str, dict[str, Any]] = {}
     cells: list[Cell] = []
     environments: dict[str, dict[str, Any]] = {}
+    online: dict[str, OnlineDataset] = {}
     total = len(plan.datasets) * len(plan.systems)
     bar = tqdm(total=total, desc=plan.name, unit="cell", disable=not opts.progress, file=sys.stderr)
     for i, ref in enumerate(plan.datasets):
         with _spec_entry(plan, plan.dataset_line(i)):
             dataset = load_dataset(ref, opts.data_root)
         datasets[dataset.name] = dataset.summary()
-        cells.extend(_run_dataset(plan, opts, dataset, bar, environments))
+        done, runs = _run_dataset(plan, opts, dataset, bar, environments)
+        cells.extend(done)
+        if plan.settings.online is not None:
+            from harness.runner.online_phase import simulate_online
+
+            with _spec_entry(plan, plan.lines.at(("online",))):
+                online[dataset.name] = simulate_online(plan, dataset, done, runs, opts.progress)
     bar.close()
     spec_order = {v.name: i for i, v in enumerate(plan.systems)}
     ds_order = {n: i for i, n in enumerate(datasets)}
@@ -180,6 +188,7 @@ def run_experiment(plan: Plan, opts: RunOptions) -> ResultSet:
         systems={v.name: SystemInfo(base=v.base, config=v.config(), sweep=dict(v.sweep)) for v in plan.systems},
         cells=cells,
         environment=environments,
+        online=online,
     )
     from harness.compare import attach_comparisons
 

@@ -1,4 +1,4 @@
-"""Compose a system's stages over one dataset, timing offline and online work apart.
+"""Compose a system's stages over one dataset, timing indexing and query-time work apart.
 
 Order of work for one cell:
 

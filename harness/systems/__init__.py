@@ -108,7 +108,7 @@ class Stage(ABC):
     so that an approximate index's search shows its own cost. Other names (`search`,
     `tokenise`, `model`, ...) are shown as they are; time outside every part is the harness's.
 
-    Cached online work: a `search` that serves results from a cache (e.g. stored pair scores)
+    Cached query-time work: a `search` that serves results from a cache (e.g. stored pair scores)
     instead of computing them sets `self.replayed_s` to the seconds that work took when it was
     computed (the pipeline resets it to 0 before each call). The pipeline adds it to the
     measured time of that call and reports the stage's latency as partly replayed.
@@ -186,7 +186,7 @@ class Stage(ABC):
 
     @abstractmethod
     def search(self, queries: Sequence[Query], previous: Run | None) -> Run:
-        """Online work: rankings for `queries`."""
+        """Query-time work: rankings for `queries`."""
 
 
 STAGES: Registry[type[Stage]] = Registry("system type", "harness.systems", SystemConfigError)

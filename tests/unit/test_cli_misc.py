@@ -98,6 +98,7 @@ EXPECTED_COMMANDS = {
     "datasets": set(),
     "systems": set(),
     "cache": {"list", "clear"},
+    "clicks": {"fit", "sample"},
 }
 
 

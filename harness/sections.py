@@ -258,7 +258,7 @@ class ClickModelConfig(Section):
     @classmethod
     def _probabilities(cls, v: list[float] | None) -> list[float] | None:
         if v is not None and any(not 0.0 <= x <= 1.0 for x in v):
-            raise ValueError(f"probabilities must lie in [0, 1] (got {v})")
+            raise ValueError("probabilities must lie in [0, 1]")
         return v
 
     @model_validator(mode="after")
@@ -271,6 +271,10 @@ class ClickModelConfig(Section):
             raise ValueError("give `type` (pbm, cascade or dbn) or `from` (a fitted model)")
         if self.preset is None and self.attractiveness is None:
             raise ValueError("give a `preset` (perfect, navigational, informational) or `attractiveness`")
+        if self.preset is not None and (self.attractiveness is not None or self.stop is not None):
+            raise ValueError(
+                f"preset {self.preset} sets attractiveness and stop; give the preset or your own values, not both"
+            )
         if self.stop is not None and self.attractiveness is not None and len(self.stop) != len(self.attractiveness):
             raise ValueError("`stop` and `attractiveness` need one value per grade each")
         return self
@@ -312,15 +316,15 @@ class OnlineConfig(Section):
     resamples: int = Field(default=1000, ge=100, le=100_000)
     """Bootstrap resamples of the impressions for each preference's interval."""
 
-    @field_validator("pairs")
+    @field_validator("pairs", mode="before")
     @classmethod
     def _pairs(cls, v: Any) -> Any:
         if isinstance(v, list):
             if not v:
                 raise ValueError("list at least one [A, B] pair, or use `baseline` or `all`")
             for pair in v:
-                if len(pair) != 2 or pair[0] == pair[1]:
-                    raise ValueError(f"each pair is two different systems [A, B] (got {pair})")
+                if not isinstance(pair, list) or len(pair) != 2 or pair[0] == pair[1]:
+                    raise ValueError("each pair is a list of two different systems: pairs: [[bm25, tas-b], ...]")
         return v
 
     @model_validator(mode="after")

@@ -48,16 +48,29 @@ def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tupl
     field = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
-        names = list(owner.model_fields) if owner is not None else []
+        names = [f.alias or n for n, f in owner.model_fields.items()] if owner is not None else []
         hint = did_you_mean(str(loc[-1]), names)  # "did you mean 'x'? " or ""
         msg = f"unknown key '{loc[-1]}'" + (f"; {hint}valid keys: {', '.join(names)}" if names else "")
     elif err["type"] == "missing":
         msg = f"missing required key '{field}'"
     else:
-        msg = f"'{field}': {err['msg']} (got {shorten(repr(err.get('input')), 60)})"
-        fix = _type_fix(err)
+        value = err.get("input")
+        # A whole section's own check names what is wrong; its input is the section itself.
+        own_check = err["type"] == "value_error" and (value is None or isinstance(value, dict))
+        shown = "" if own_check else f" (got {shorten(repr(value), 60)})"
+        msg = f"'{field}': {err['msg']}{shown}"
+        fix = _type_fix(err) or _literal_fix(err)
         msg += f"; {fix}" if fix else ""
     return msg, loc
+
+
+def _literal_fix(err: ErrorDetails) -> str:
+    """A did-you-mean for a word that is not one of the words a key takes."""
+    value, ctx = err.get("input"), err.get("ctx") or {}
+    if err["type"] != "literal_error" or not isinstance(value, str):
+        return ""
+    words = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+    return did_you_mean(value, words).strip()
 
 
 def _type_fix(err: ErrorDetails) -> str:

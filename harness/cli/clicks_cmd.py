@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from harness.online.fitted import FittedModel
 
 clicks_app = typer.Typer(no_args_is_help=True, help="Fit click models to click logs; simulate click logs.")
 
@@ -14,6 +17,22 @@ OutOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
     typer.Option("-o", "--output", help="write the fitted model here (JSON), for a spec's online.click_models `from:`"),
 ]
+
+
+def _summary(fitted: FittedModel, log: Path) -> list[str]:
+    lines = [f"{fitted.type} fitted to {fitted.sessions} sessions of {log}"]
+    if fitted.iterations:
+        lines[0] += f" in {fitted.iterations} EM iterations"
+    if fitted.pairs_at_several_ranks is not None:
+        lines.append(f"documents shown at two or more ranks: {fitted.pairs_at_several_ranks:.1%} of the pairs")
+    if fitted.examination is not None:
+        ranks = ", ".join("—" if x is None else f"{x:.4f}" for x in fitted.examination)
+        lines.append(f"examination by rank (rank 1 = 1; —: never shown): {ranks}")
+    if fitted.attractiveness_by_grade is not None and fitted.pairs_by_grade is not None:
+        by_grade = zip(fitted.attractiveness_by_grade, fitted.pairs_by_grade, strict=True)
+        grades = ", ".join(f"{g}: {a:.4f} ({n})" for g, (a, n) in enumerate(by_grade))
+        lines.append(f"attractiveness by grade (pairs): {grades}")
+    return lines
 
 
 @clicks_app.command("fit")
@@ -37,19 +56,13 @@ def fit_cmd(
         raise DataError(f"unknown click model '{model}' to fit", hint="use --model pbm or --model cascade")
     judged = read_qrels(qrels) if qrels is not None else None
     fitted = fit(read_click_log(log), model, judged)
-    typer.echo(
-        f"{model} fitted to {fitted.sessions} sessions of {log}"
-        + (f" in {fitted.iterations} EM iterations" if fitted.iterations else "")
-    )
-    if fitted.examination is not None:
-        typer.echo("examination by rank (rank 1 = 1): " + ", ".join(f"{x:.4f}" for x in fitted.examination))
-    if fitted.attractiveness_by_grade is not None and fitted.pairs_by_grade is not None:
+    for line in _summary(fitted, log):
+        typer.echo(line)
+    if not fitted.converged:
         typer.echo(
-            "attractiveness by grade (pairs): "
-            + ", ".join(
-                f"{g}: {a:.4f} ({n})"
-                for g, (a, n) in enumerate(zip(fitted.attractiveness_by_grade, fitted.pairs_by_grade, strict=True))
-            )
+            f"warning: EM did not converge in {fitted.iterations} iterations: the parameters are not settled "
+            "(a small log, or one whose rankings barely vary)",
+            err=True,
         )
     if output is not None:
         atomic_write_text(output, fitted.to_json(), ANYWHERE)

@@ -12,6 +12,7 @@ to rank 1 (rank 1 examined with probability 1) and scales attractiveness to matc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import DataError
@@ -37,19 +38,44 @@ def _pairs(log: ClickLog) -> tuple[Any, list[tuple[str, str]]]:
     return code.reshape(-1), pairs
 
 
-def fit_pbm(log: ClickLog) -> tuple[Any, Any, list[tuple[str, str]], int, float]:
-    """(attractiveness per pair, examination per rank, the pairs, iterations, log-likelihood)."""
+@dataclass(frozen=True)
+class PbmFit:
+    attractiveness: Any
+    """Per pair (scaled so that rank 1 is examined with probability 1)."""
+    examination: list[float | None]
+    """Per rank from 1; None for a rank the log never shows."""
+    pairs: list[tuple[str, str]]
+    iterations: int
+    converged: bool
+    log_likelihood: float
+    pairs_at_several_ranks: float
+    """Share of the log's (query, document) pairs shown at two or more ranks."""
+
+
+def _several_ranks(code: Any, rank: Any, n_pairs: int) -> float:
+    import numpy as np
+
+    seen = np.unique(code * (int(rank.max()) + 1) + rank) // (int(rank.max()) + 1)
+    return float((np.bincount(seen, minlength=n_pairs) > 1).mean())
+
+
+def fit_pbm(log: ClickLog) -> PbmFit:
     import numpy as np
 
     code, pairs = _pairs(log)
     rank = log.position - 1
+    several = _several_ranks(code, rank, len(pairs))
+    fix = "PBM needs documents shown at several ranks (randomised or varied rankings); or fit --model cascade"
+    if several == 0:
+        raise DataError("PBM cannot be fitted: every document of the log is shown at one rank only", hint=fix)
     c = log.clicked.astype(np.float64)
     n_pair = np.bincount(code, minlength=len(pairs)).astype(np.float64)
     n_rank = np.bincount(rank).astype(np.float64)
-    alpha = np.full(len(pairs), 0.5)
-    gamma = np.full(len(n_rank), 0.5)
-    iterations = 0
-    while iterations < MAX_ITERATIONS:
+    if n_rank[0] == 0:
+        raise DataError("PBM cannot be fitted: the log never shows rank 1", hint="positions start at 1 (the top)")
+    alpha, gamma = np.full(len(pairs), 0.5), np.full(len(n_rank), 0.5)
+    iterations, converged = 0, False
+    while iterations < MAX_ITERATIONS and not converged:
         iterations += 1
         a, g = alpha[code], gamma[rank]
         miss = np.maximum(1.0 - a * g, 1e-12)
@@ -58,14 +84,20 @@ def fit_pbm(log: ClickLog) -> tuple[Any, Any, list[tuple[str, str]], int, float]
         new_alpha = np.bincount(code, weights=post_a, minlength=len(pairs)) / n_pair
         sums = np.bincount(rank, weights=post_g, minlength=len(n_rank))
         new_gamma = np.divide(sums, n_rank, out=np.zeros_like(sums), where=n_rank > 0)
-        change = max(np.abs(new_alpha - alpha).max(), np.abs(new_gamma - gamma).max())
+        converged = bool(max(np.abs(new_alpha - alpha).max(), np.abs(new_gamma - gamma).max()) < TOLERANCE)
         alpha, gamma = new_alpha, new_gamma
-        if change < TOLERANCE:
-            break
     p = np.clip(alpha[code] * gamma[rank], 1e-12, 1 - 1e-12)
-    loglik = float(np.sum(c * np.log(p) + (1 - c) * np.log(1 - p)))
     scale = gamma[0]
-    return alpha * scale, gamma / scale, pairs, iterations, loglik
+    examination = [round(float(x / scale), 10) if n > 0 else None for x, n in zip(gamma, n_rank, strict=True)]
+    return PbmFit(
+        attractiveness=alpha * scale,
+        examination=examination,
+        pairs=pairs,
+        iterations=iterations,
+        converged=converged,
+        log_likelihood=float(np.sum(c * np.log(p) + (1 - c) * np.log(1 - p))),
+        pairs_at_several_ranks=several,
+    )
 
 
 def fit_cascade(log: ClickLog) -> tuple[Any, list[tuple[str, str]]]:
@@ -105,11 +137,13 @@ def by_grade(
 
 
 def fit(log: ClickLog, kind: str, qrels: Mapping[str, Mapping[str, int]] | None) -> FittedModel:
-    examination: list[float] | None = None
-    iterations, loglik = 0, None
-    if kind == "pbm":
-        alpha, gamma, pairs, iterations, loglik = fit_pbm(log)
-        examination = [round(float(x), 10) for x in gamma]
+    if qrels is not None and not set(log.queries) & set(qrels):
+        raise DataError(
+            "no query of the click log is in the judgments", hint="give the qrels of the log's queries with --qrels"
+        )
+    pbm = fit_pbm(log) if kind == "pbm" else None
+    if pbm is not None:
+        alpha, pairs = pbm.attractiveness, pbm.pairs
     else:
         alpha, pairs = fit_cascade(log)
     grades, counts = by_grade(alpha, pairs, qrels) if qrels is not None else (None, None)
@@ -119,11 +153,13 @@ def fit(log: ClickLog, kind: str, qrels: Mapping[str, Mapping[str, int]] | None)
     return FittedModel(
         type="pbm" if kind == "pbm" else "cascade",
         sessions=log.sessions,
-        examination=examination,
+        examination=pbm.examination if pbm else None,
         attractiveness_by_grade=None if grades is None else [round(g, 10) for g in grades],
         pairs_by_grade=counts,
-        iterations=iterations,
-        log_likelihood=loglik,
+        iterations=pbm.iterations if pbm else 0,
+        converged=pbm.converged if pbm else True,
+        pairs_at_several_ranks=pbm.pairs_at_several_ranks if pbm else None,
+        log_likelihood=pbm.log_likelihood if pbm else None,
         attractiveness=per_pair,
     )
 
@@ -143,6 +179,8 @@ def simulate_log(
     import numpy as np
 
     queries = sorted(q for q, docs in rankings.items() if docs)
+    if not queries:
+        raise DataError("no query has both a ranking and judgments", hint="give the run and qrels of one query set")
     drawn = rng.integers(0, len(queries), size=sessions)
     shown = [list(rankings[queries[i]][:depth]) for i in drawn.tolist()]
     if shuffle:

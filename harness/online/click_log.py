@@ -1,7 +1,6 @@
-"""Click logs: one row per result shown, as TSV (with a header) or Parquet.
-
-Columns (others are ignored): `session` (one impression of a result list), `query`, `document`,
-`position` (1 = top) and `clicked` (0 or 1). A session shows one query, each position once.
+"""Click logs: one row per result shown, as TSV with a header (`.csv`: comma-separated) or
+Parquet. Columns (others are ignored): `session` (one impression of a result list), `query`,
+`document`, `position` (1 = top) and `clicked` (0 or 1). A session shows one query, each position once.
 Every malformed row is a DataError naming the file, the line (TSV; the row for Parquet) and
 the fix.
 """
@@ -39,6 +38,29 @@ class ClickLog:
     documents: list[str]
 
 
+def _delimiter(path: Path) -> str:
+    """Tab, or a comma for a `.csv` file; a tab-less header with commas in a TSV is refused."""
+    if path.suffix.lower() == ".csv":
+        return ","
+    with path.open("rb") as f:
+        header = f.readline()
+    if b"\t" not in header and b"," in header:
+        raise DataError(
+            "the click log's header has commas and no tabs", path=path, line=1, hint="name a comma-separated log *.csv"
+        )
+    return "\t"
+
+
+def _bad_line(path: Path, delimiter: str) -> int | None:
+    """The first line whose field count differs from the header's (pyarrow names no line)."""
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        width = len(f.readline().rstrip("\r\n").split(delimiter))
+        for lineno, line in enumerate(f, start=2):
+            if line.strip() and len(line.rstrip("\r\n").split(delimiter)) != width:
+                return lineno
+    return None
+
+
 def _table(path: Path) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -46,17 +68,21 @@ def _table(path: Path) -> Any:
 
     if not path.is_file():
         raise DataError("click log not found", path=path, hint=_FIX)
+    delimiter = "\t"
     try:
         if path.suffix == ".parquet":
             return pq.read_table(path)
+        delimiter = _delimiter(path)
         convert = pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string()))
-        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter="\t"), convert_options=convert)
+        return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter), convert_options=convert)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"cannot read the click log ({str(exc).splitlines()[0]})", path=path, hint=_FIX) from None
+        line = _bad_line(path, delimiter) if path.suffix != ".parquet" and path.is_file() else None
+        message = str(exc).splitlines()[0].split(":", 1)[0] if line else str(exc).splitlines()[0]
+        raise DataError(f"cannot read the click log ({message})", path=path, line=line, hint=_FIX) from None
 
 
 def _where(path: Path, row: int) -> dict[str, Any]:
-    """TSV rows are lines (after the header); Parquet rows are numbered from 1."""
+    """Text rows are lines (after the header); Parquet rows are numbered from 1."""
     return {"path": path, "line": row + 2} if path.suffix != ".parquet" else {"path": f"{path} (row {row + 1})"}
 
 
@@ -75,7 +101,9 @@ def _integers(col: Any, name: str, path: Path) -> npt.NDArray[np.int64]:
     ok = np.asarray(pc.utf8_is_digit(col).to_numpy(zero_copy_only=False), dtype=bool)
     if not ok.all():
         row = int(np.argmin(ok))
-        raise DataError(f"{name} {col[row].as_py()!r} is not a whole number", **_where(path, row), hint=_FIX)
+        raise DataError(
+            f"{name} {col[row].as_py()!r} is not a whole number of 0 or more", **_where(path, row), hint=_FIX
+        )
     return np.asarray(pc.cast(col, pa.int64()).to_numpy(), dtype=np.int64)
 
 

@@ -22,12 +22,17 @@ FORMAT = "harness-click-model/1"
 class FittedModel:
     type: Literal["pbm", "cascade"]
     sessions: int
-    examination: list[float] | None = None
-    """pbm: P(examined) by rank from 1, scaled so that rank 1's is 1 (PBM fixes only products)."""
+    examination: list[float | None] | None = None
+    """pbm: P(examined) by rank from 1, scaled so that rank 1's is 1 (PBM fixes only products);
+    None for a rank the log never shows."""
     attractiveness_by_grade: list[float] | None = None
     """Mean fitted attractiveness of the judged pairs of each grade 0 .. top (None: no judgments)."""
     pairs_by_grade: list[int] | None = None
     iterations: int = 0
+    converged: bool = True
+    """pbm: EM's changes fell under its tolerance before its iteration cap."""
+    pairs_at_several_ranks: float | None = None
+    """pbm: share of the log's (query, document) pairs shown at two or more ranks."""
     log_likelihood: float | None = None
     attractiveness: dict[str, dict[str, float]] = field(default_factory=dict)
     """Fitted P(click | examined) per query and document."""
@@ -50,7 +55,7 @@ def read_fitted(path: Path) -> FittedModel:
     except OSError as exc:
         raise DataError(f"cannot read the fitted click model ({exc.strerror})", path=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"fitted click model is not JSON ({exc})", path=path) from None
+        raise DataError(f"fitted click model is not JSON ({exc})", path=path, hint=fix) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f'not a fitted click model (no "format": "{FORMAT}")', path=path, hint=fix)
     data.pop("format")

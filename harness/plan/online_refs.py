@@ -41,7 +41,7 @@ def _check_fitted(config: OnlineConfig, where: Path, lines: SpecLines) -> None:
                 f"online.click_models[{i}].from: {exc.path}: {exc.message}",
                 path=where,
                 line=line,
-                hint=f"{exc.hint}; a relative path is relative to the spec",
+                hint="; ".join(h for h in (exc.hint, "a relative path is relative to the spec") if h),
             ) from None
         if model.type is not None and model.type != fitted.type:
             raise SpecError(

@@ -53,6 +53,13 @@ class ExperimentSpec(BaseModel):
             return [{"id": x} if isinstance(x, str) else x for x in v]
         return v
 
+    @field_validator("online", mode="before")
+    @classmethod
+    def _online_given(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("the section is empty: write `online: {}` for the defaults, or leave it out")
+        return v
+
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:

@@ -34,7 +34,14 @@ def _online_lines(ds: DatasetView) -> list[str]:
         + (f" ({a.significant_agree} of the {a.significant_pairs} significant)" if a.significant_pairs else "")
         for a in o.agreement
     )
-    lines = ["", f"Simulated interleaving, sign agreement with offline {md_text(o.measure)}: {agreement}", ""]
+    lines = [
+        "",
+        f"Simulated interleaving, sign agreement with offline {md_text(o.measure)}: {agreement}. "
+        "Preference: mean outcome per impression for B in [-1, 1] with its bootstrap interval; "
+        "(sig.): the offline difference is significant (paired t-test, Holm); needed: impressions to detect it. "
+        "The A/B tables and the click models are in report.html.",
+        "",
+    ]
     rows = [
         [
             md_text(r.a),

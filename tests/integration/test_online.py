@@ -66,7 +66,7 @@ def test_report_shows_the_online_section_and_plot(online: Path) -> None:
     assert code == 0, err
     html = (online / "report.html").read_text(encoding="utf-8")
     assert "Online tests, simulated" in html
-    assert "interleaving vs offline, sign agreement" in html
+    assert "interleaving preference against the offline difference" in html
     assert (online / "plots" / "dl19-online.svg").is_file()
     assert (online / "plots" / "dl20-online.svg").is_file()
     assert "Simulated interleaving, sign agreement with offline nDCG@10" in (online / "report.md").read_text()
@@ -123,10 +123,16 @@ def test_fitted_model_drives_the_simulation(data_root: Path, tmp_path: Path) -> 
         ("online: {top_grade: 2}\n", ["spec.yaml:8", "grade 3 judgments, above online.top_grade 2"]),
         ("online: {interleaving: [team-draft, team-draft]}\n", ["spec.yaml:8", "listed twice"]),
         ("online: {impressions: 10}\n", ["spec.yaml:8", "impressions"]),
+        ("online:\n", ["spec.yaml:8", "the section is empty"]),
+        (
+            "online: {click_models: [{type: pbm, preset: perfect, attractiveness: [0, 0.3, 0.6, 1]}]}\n",
+            ["spec.yaml:8", "give the preset or your own values, not both"],
+        ),
+        ("online: {pairs: [bm25, tas-b]}\n", ["spec.yaml:8", "pairs: [[bm25, tas-b], ...]"]),
     ],
     ids=[
         "unknown-system", "measure-not-in-spec", "bad-preset", "missing-fitted", "short-examination", "top-grade",
-        "twice", "too-few",
+        "twice", "too-few", "empty", "preset-and-values", "flat-pairs",
     ],
 )  # fmt: skip
 def test_spec_mistakes_are_one_line(data_root: Path, tmp_path: Path, section: str, needles: list[str]) -> None:

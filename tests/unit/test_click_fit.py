@@ -95,6 +95,9 @@ def test_sample_then_fit_on_the_command_line(data_root: Path, tmp_path: Path) ->
         ("session\tquery\tdocument\tposition\tclicked\n1\tq\td\t1\t1\n1\tq\te\t1\t0\n", [":3:", "position 1 twice"]),
         ("session\tquery\tdocument\tposition\tclicked\n1\tq\td\t1\t1\n1\tr\te\t2\t0\n", [":3:", "mixes queries"]),
         ("session\tquery\tdocument\tposition\tclicked\n1\tq\t\t1\t1\n", [":2:", "empty document"]),
+        ("session,query,document,position,clicked\n1,q,d,1,1\n", [":1:", "commas and no tabs"]),
+        ("session\tquery\tdocument\tposition\tclicked\n1\tq\td\t1\t1\n1\tq\te\n", [":3:", "cannot read"]),
+        ("session\tquery\tdocument\tposition\tclicked\n1\tq\td\t-1\t1\n", [":2:", "whole number of 0 or more"]),
     ],
     ids=[
         "no-clicked-column",
@@ -105,6 +108,9 @@ def test_sample_then_fit_on_the_command_line(data_root: Path, tmp_path: Path) ->
         "same-position",
         "two-queries",
         "empty-doc",
+        "commas",
+        "short-row",
+        "negative-position",
     ],
 )
 def test_malformed_logs(tmp_path: Path, text: str, needles: list[str]) -> None:
@@ -134,5 +140,40 @@ def test_fit_with_judgments_missing_a_grade_says_so(dl19, tmp_path: Path) -> Non
     log = _write(rows, tmp_path / "log.tsv")
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("q 0 d 2\n", encoding="utf-8")
-    code, _, err = run_cli("clicks", "fit", str(log), "--qrels", str(qrels))
+    code, _, err = run_cli("clicks", "fit", str(log), "--model", "cascade", "--qrels", str(qrels))
     assert_one_clear_line(code, err, "no document of grade 1")
+
+
+def test_a_comma_separated_log_named_csv_is_read(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("session,query,document,position,clicked\n1,q,d,1,1\n1,q,e,2,0\n", encoding="utf-8")
+    parsed = read_click_log(log)
+    assert parsed.sessions == 1
+    assert parsed.clicked.tolist() == [True, False]
+
+
+def test_pbm_refuses_a_log_without_rank_variation(dl19, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Unshuffled impressions show every document at one rank: PBM's parameters are then not
+    identifiable, and the fit says so instead of printing numbers."""
+    rankings, qrels = dl19
+    model = build_click_model(ClickModelConfig.model_validate("pbm-informational"), 3, 10)
+    rows = simulate_log(model, rankings, qrels, 2000, 10, stream(0, "fixed"), shuffle=False)
+    log = _write(rows, tmp_path / "log.tsv")
+    code, _, err = run_cli("clicks", "fit", str(log))
+    assert_one_clear_line(code, err, "every document of the log is shown at one rank only", "--model cascade")
+    assert run_cli("clicks", "fit", str(log), "--model", "cascade")[0] == 0
+
+
+def test_unsettled_fit_warns_and_mismatched_judgments_are_refused(dl19, tmp_path: Path, data_root: Path) -> None:  # type: ignore[no-untyped-def]
+    rankings, qrels = dl19
+    model = build_click_model(ClickModelConfig.model_validate("pbm-informational"), 3, 10)
+    log = _write(simulate_log(model, rankings, qrels, 20, 10, stream(0, "small"), shuffle=True), tmp_path / "log.tsv")
+    code, _, err = run_cli("clicks", "fit", str(log))
+    assert code == 0
+    assert "warning: EM did not converge in 1000 iterations" in err
+    other = str(data_root / "msmarco/trec-dl/qrels/dl20-full.tsv")
+    code, _, err = run_cli("clicks", "fit", str(log), "--qrels", other)
+    assert_one_clear_line(code, err, "no query of the click log is in the judgments")
+    run = str(data_root / "msmarco/trec-dl/runs/bm25-dl19.trec")
+    code, _, err = run_cli("clicks", "sample", "--run", run, "--qrels", other, "-o", str(tmp_path / "x.tsv"))
+    assert_one_clear_line(code, err, "no query has both a ranking and judgments")

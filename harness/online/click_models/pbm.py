@@ -58,17 +58,20 @@ class PbmType(ClickModelType):
         if examination is None:
             examination = [round((1.0 / r) ** config.eta, 10) for r in range(1, depth + 1)]
             source += f"; examination (1/rank)^{config.eta:g} (Joachims et al., WSDM 2017)"
-        if len(examination) < depth:
+        shown = list(examination[:depth])
+        if len(shown) < depth or None in shown:
+            covered = shown.index(None) if None in shown else len(shown)
             raise SpecError(
-                f"click model '{name}': examination covers {len(examination)} ranks, depth is {depth}",
-                hint="lower online.depth or give examination for every rank shown",
+                f"click model '{name}': examination covers {covered} ranks, depth is {depth}",
+                hint="lower online.depth or give examination for every rank shown (a fitted model knows the "
+                "ranks its log shows)",
             )
         return PositionBased(
             ClickModelInfo(
                 name=name,
                 type="pbm",
                 attractiveness=per_grade(attractiveness, top_grade, name, "attractiveness"),
-                examination=[float(x) for x in examination[:depth]],
+                examination=[float(x) for x in shown if x is not None],
                 source=source,
             )
         )

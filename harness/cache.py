@@ -83,6 +83,12 @@ class Entry:
     meta: dict[str, Any]
 
 
+def entry_files(folder: Path) -> list[str]:
+    """The files of a folder entry by path relative to it (`1_Pooling/config.json`: a model
+    folder nests), sorted; a flat entry's are its file names."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+
+
 class ArtefactStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = (root or default_root()).expanduser()
@@ -181,7 +187,7 @@ class ArtefactStore:
         try:
             record = json.loads(meta_path.read_text(encoding="utf-8"))
             files = record["files"]
-            ok = isinstance(files, dict) and sorted(files) == sorted(p.name for p in folder.iterdir())
+            ok = isinstance(files, dict) and sorted(files) == entry_files(folder)
             ok = ok and all(
                 (folder / name).stat().st_size == f["size"] and sha256_file(folder / name) == f["sha256"]
                 for name, f in files.items()
@@ -217,7 +223,8 @@ class ArtefactStore:
             tmp.mkdir(parents=True)
             meta = build(tmp)
             files: dict[str, dict[str, Any]] = {
-                p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in sorted(tmp.iterdir())
+                name: {"sha256": sha256_file(tmp / name), "size": (tmp / name).stat().st_size}
+                for name in entry_files(tmp)
             }
             if final.exists():  # a corrupted or unfinished entry whose removal failed before
                 shutil.rmtree(final)

@@ -44,7 +44,8 @@ def _model_at(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None
 def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tuple[str, Loc]:
     """The first error as one line, and its location (for the file's line number)."""
     err = exc.errors()[0]
-    loc: Loc = tuple(err["loc"])
+    # A tagged union names its branch in the location ("ModelRecipe"); the file has no such key.
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper() and p[1:2].islower()))
     field = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         owner = _model_at(model, loc[:-1])

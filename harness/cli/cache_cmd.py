@@ -28,7 +28,7 @@ def _describe(meta: dict[str, object]) -> str:
         parts.append(str(model.get("ref", "")))
     if isinstance(meta.get("path"), str):
         parts.append("/".join(Path(str(meta["path"])).parts[-3:]))
-    for key in ("dataset", "type", "docs", "dim", "nnz"):
+    for key in ("dataset", "data", "type", "docs", "dim", "nnz", "steps"):
         if key in meta:
             parts.append(f"{key}={meta[key]}")
     if isinstance(meta.get("seconds"), (int, float)):

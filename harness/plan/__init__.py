@@ -29,7 +29,7 @@ from harness.errors import HarnessError, SpecError
 from harness.evaluation.measures import Measure, parse_measure
 from harness.plan.crossrefs import resolve_settings, resolve_variant
 from harness.plan.file_names import check_file_names
-from harness.plan.inputs import check_inputs
+from harness.plan.inputs import check_inputs, check_training_data
 from harness.plan.online_refs import resolve_online
 from harness.plan.order import dependencies, order_systems
 from harness.plan.spec_model import ExperimentSpec
@@ -141,6 +141,7 @@ def load_plan(path: str | Path, env: Mapping[str, str] | None = None, *, output:
     variants = expand_systems(spec.systems, where, lines)
     check_file_names(spec, variants, where, lines, output)
     check_inputs(variants, spec.datasets, where, lines)
+    check_training_data(variants, spec.datasets, where, lines)
     ordered = order_systems(variants, lambda base: (str(where), lines.at(("systems", base))))
     settings = resolve_settings(spec.settings(), variants, measures, where, lines)
     settings = resolve_online(settings, variants, measures, where, lines)

@@ -37,3 +37,35 @@ def check_inputs(
                         hint="check the path and the data root (a relative path is relative to the spec; "
                         "{dataset} becomes each dataset's name: give the dataset a name: to match the file)",
                     )
+
+
+def _same_dataset(a: DatasetRef, b: DatasetRef, base: Path) -> bool:
+    """Two references to one dataset (its display name aside; paths relative to the spec)."""
+
+    def key(ref: DatasetRef) -> tuple[object, ...]:
+        path = str((base / ref.path).resolve()) if ref.path else None
+        return (ref.id, path, ref.split, ref.corpus, ref.topics, ref.qrels)
+
+    return key(a) == key(b)
+
+
+def check_training_data(
+    variants: Sequence[SystemVariant], datasets: Sequence[DatasetRef], where: Path, lines: SpecLines
+) -> None:
+    """A model trained from the spec never trains on a dataset the spec evaluates (the overlap
+    of queries within one collection is checked again when the training data is loaded)."""
+    from harness.systems._trained_model import ModelRecipe
+
+    for v in variants:
+        for cfg in v.stages:
+            recipe = getattr(cfg.params, "model", None)
+            if not isinstance(recipe, ModelRecipe):
+                continue
+            for ref in datasets:
+                if _same_dataset(recipe.train.data, ref, where.parent):
+                    raise SpecError(
+                        f"system '{v.base}' trains on '{ref.display_name()}', the dataset it is evaluated on",
+                        path=where,
+                        line=lines.at(("systems", v.base)),
+                        hint="train on another split (e.g. beir/scifact/train) than the one evaluated",
+                    )

@@ -127,7 +127,7 @@ def cost_rows(c: Cell) -> list[dict[str, Any]]:
             dps = None
             if isinstance(docs, (int, float)) and isinstance(build_s, (int, float)) and build_s > 0:
                 dps = float(docs) / float(build_s)
-        extra = {k: _short(v) for k, v in costs.items() if k not in _COST_KEYS}
+        extra = {k: _short(v) for k, v in costs.items() if k not in _COST_KEYS and not k.startswith("train_")}
         rows.append(
             {
                 "system": c.system,
@@ -145,10 +145,25 @@ def cost_rows(c: Cell) -> list[dict[str, Any]]:
                 "rss_delta_bytes": s.rss_delta_bytes,
                 "peak_rss_bytes": peak,
                 "extra": ", ".join(f"{k}={v}" for k, v in sorted(extra.items())),
+                "training": training_text(costs),
                 "resumed": c.resumed,
             }
         )
     return rows
+
+
+def training_text(costs: Mapping[str, Any]) -> str:
+    """A fine-tuned model's training in words (empty for other stages)."""
+    steps, seconds = costs.get("train_steps"), costs.get("train_s")
+    if not isinstance(steps, int) or not isinstance(seconds, (int, float)):
+        return ""
+    rate = costs.get("train_steps_per_s")
+    text = f"{steps} steps on {costs.get('train_examples')} examples in {seconds:.1f} s"
+    text += f" ({rate:.3f} steps/s)" if isinstance(rate, (int, float)) else ""
+    loss, peak = costs.get("train_loss"), costs.get("train_peak_rss_bytes")
+    text += f", final loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
+    text += f", peak RSS {peak / 2**30:.2f} GiB" if isinstance(peak, (int, float)) else ""
+    return text + (" (stored model reused)" if costs.get("train_cached") else "")
 
 
 def _sub(d: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -126,3 +126,11 @@ def encoding_costs(
         peak_gflops=gemm_peak_gflops(precision),
     )
     return {**model_costs(ref, resolved), **throughput, "encode_s": encode_s}
+
+
+def unknown_candidate(doc_id: str, dataset: Dataset) -> SystemConfigError:
+    """The error of a re-ranker given a candidate its dataset's corpus does not hold."""
+    return SystemConfigError(
+        f"candidate document '{doc_id}' is not in the corpus of dataset '{dataset.name}'",
+        hint="re-rank runs over the dataset's own corpus (check the run file and dataset match)",
+    )

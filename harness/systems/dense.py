@@ -47,6 +47,14 @@ from harness.systems._indexing import (
 from harness.systems._sharded_flat import FILE as EMBEDDINGS
 from harness.systems._sharded_flat import ShardedFlat, write_header
 from harness.systems._shards import EncoderParams, ShardedEncoding, Tally, discard_shards, encoded_parts, shard_costs
+from harness.systems._trained_model import (
+    ModelRecipe,
+    ModelRef,
+    base_reference,
+    recipe_fingerprint,
+    resolve_trained,
+    training_costs,
+)
 from harness.threads import applied_threads
 
 IndexType = Literal["flat", "hnsw", "ivf", "ivfpq", "sq"]
@@ -57,7 +65,9 @@ entry holding one `.npy` file, read memory-mapped)."""
 
 
 class DenseParams(EncoderParams):
-    model: str = Field(min_length=1, description="alias, local folder or Hugging Face id")
+    model: ModelRef = Field(
+        description="alias, local folder or Hugging Face id; or {base: MODEL, train: {...}}, a model fine-tuned first"
+    )
     index: IndexType = Field(default="flat", description="flat | hnsw | ivf | ivfpq | sq")
     M: int = Field(default=32, ge=2, description="hnsw: neighbours per node")
     efConstruction: int = Field(default=200, gt=0, description="hnsw: build-time beam")
@@ -88,7 +98,7 @@ class DenseParams(EncoderParams):
 
     @model_validator(mode="after")
     def _precision_available(self) -> DenseParams:
-        check_alias_precision(self.model, self.precision)
+        check_alias_precision(base_reference(self.model), self.precision)
         if self.memory_limit_mb is not None and self.index != "flat":
             raise ValueError("memory_limit_mb bounds exact search: it needs index: flat")
         return self
@@ -167,6 +177,8 @@ class Dense(Stage, ShardedEncoding[Any]):
     """Writes to the artefact cache: a run proves the cache writable before any work."""
     encoding_kind: ClassVar[str] = "embeddings"
     _model: ResolvedModel | None = None
+    training: dict[str, Any] | None = None
+    training_cached: bool = False
     _key: str | None = None
     _encoder: BiEncoder | None = None
 
@@ -176,7 +188,11 @@ class Dense(Stage, ShardedEncoding[Any]):
         return self._model
 
     def _resolve(self) -> ResolvedModel:
-        resolved = resolve_model(self.params.model, kind="bi-encoder", base_dir=self.ctx.base_dir)
+        model = self.params.model
+        if isinstance(model, ModelRecipe):
+            resolved, self.training, self.training_cached = resolve_trained(model, self.ctx, self.params.threads)
+        else:
+            resolved = resolve_model(model, kind="bi-encoder", base_dir=self.ctx.base_dir)
         overrides: dict[str, Any] = {}
         if self.params.pooling is not None:
             overrides["pooling"] = self.params.pooling
@@ -190,8 +206,10 @@ class Dense(Stage, ShardedEncoding[Any]):
         # pooling/normalize overrides change no model file, so the plain resolution keys it; the
         # precision that runs depends on the CPU when none is given, so it is part of the key
         p = cast(DenseParams, params)
-        resolved = at_precision(resolve_model(p.model, kind="bi-encoder", base_dir=ctx.base_dir), p.precision)
-        return f"{resolved.files_hash}:{resolved.spec.precision}"
+        base = resolve_model(base_reference(p.model), kind="bi-encoder", base_dir=ctx.base_dir)
+        resolved = at_precision(base, p.precision)
+        files = recipe_fingerprint(p.model, ctx) if isinstance(p.model, ModelRecipe) else resolved.files_hash
+        return f"{files}:{resolved.spec.precision}"
 
     def prepare(self) -> None:
         import faiss
@@ -221,7 +239,9 @@ class Dense(Stage, ShardedEncoding[Any]):
             index_s, index_bytes, index_cached = time.perf_counter() - t0, 0, True
         else:
             index_s, index_bytes, index_cached = self._faiss_index(emb, emb_key)
-        encoding = encoding_costs(p.model, resolved, self.encoder, emb_meta, batch_size=p.batch_size, threads=p.threads)
+        encoding = encoding_costs(
+            resolved.ref, resolved, self.encoder, emb_meta, batch_size=p.batch_size, threads=p.threads
+        )
         encode_s = encoding["encode_s"]
         self.costs = {
             **encoding,
@@ -236,6 +256,7 @@ class Dense(Stage, ShardedEncoding[Any]):
             "cached": bool(emb_cached and index_cached),
             "embeddings_cached": emb_cached,
             **shard_costs(emb_meta),
+            **training_costs(self.training, self.training_cached),
         }
 
     # The corpus in shards (`ShardedEncoding`): what a Ray worker calls without `prepare`.

@@ -38,6 +38,7 @@ from harness.errors import SystemConfigError
 from harness.models.precision import PRECISION_HELP, Precision, check_alias_precision
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
+from harness.systems._indexing import unknown_candidate
 from harness.systems._pair_scores import PairScoreCache
 
 if TYPE_CHECKING:
@@ -178,10 +179,7 @@ class Rerank(Stage):
     def _doc(self, doc_id: str) -> Doc:
         doc = self.ctx.dataset.docs.get(doc_id)
         if doc is None:
-            raise SystemConfigError(
-                f"candidate document '{doc_id}' is not in the corpus of dataset '{self.ctx.dataset.name}'",
-                hint="re-rank runs over the dataset's own corpus (check the run file and dataset match)",
-            )
+            raise unknown_candidate(doc_id, self.ctx.dataset)
         return doc
 
     def _scores(self, query: Query, docs: Sequence[ScoredDoc]) -> list[float]:

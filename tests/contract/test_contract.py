@@ -48,6 +48,20 @@ CONTRACT_PARAMS: dict[str, dict[str, Any] | Callable[[Path, Run], dict[str, Any]
     "dense": {"model": "all-MiniLM-L6-v2", "max_length": 64, "batch_size": 64, "depth": 50},
     "splade": {"model": "splade-tiny", "max_length": 64, "batch_size": 16, "depth": 50},
     "rerank": {"model": "ms-marco-MiniLM-L-12-v2", "top": 10, "max_length": 128, "batch_size": 16},
+    # A ColBERT trained for one step on 8 SciFact train queries: no trained checkpoint installs offline.
+    "colbert": {
+        "model": {
+            "base": "all-MiniLM-L6-v2",
+            "train": {
+                "data": "beir/scifact/train",
+                "max_queries": 8,
+                "batch_size": 8,
+                "max_steps": 1,
+                "max_length": 64,
+            },
+        },
+        "top": 10,
+    },
     "fuse": {"inputs": ["contract-a", "contract-b"], "depth": 20},
     "use": {"system": "contract-a", "depth": 20},
 }

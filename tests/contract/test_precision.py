@@ -105,6 +105,9 @@ def test_precision_keys_the_embeddings_and_the_costs(scifact_slice: Dataset, dat
         assert c["precision"] == precision
         assert c["tokens"] > 0
         assert c["tokens_per_s"] == pytest.approx(c["tokens"] / c["encode_s"])
-        assert 0 < c["peak_fraction"] < 1.5  # ~2 x weights x tokens over the measured GEMM rate
+        # ~2 x weights x tokens over the measured GEMM rate: about 0.1-1 on a quiet machine. The
+        # rate is measured once, so another process holding a core then halves it and the share
+        # reads up to ~2 (1.80 seen in CI beside a training job); 4 still catches a miscounted formula.
+        assert 0 < c["peak_fraction"] < 4
         assert Dense.input_fingerprint(params, ctx).endswith(f":{precision}")
     assert len(keys) == 2

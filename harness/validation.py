@@ -43,7 +43,13 @@ def _model_at(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None
 
 def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tuple[str, Loc]:
     """The first error as one line, and its location (for the file's line number)."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    err = errors[0]
+    if err["type"] == "missing":
+        # `trian:` is both a missing `train` and an unknown `trian`: the unknown key says which.
+        parent = tuple(err["loc"][:-1])
+        unknown = [e for e in errors if e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) == parent]
+        err = unknown[0] if unknown else err
     # A tagged union names its branch in the location ("ModelRecipe"); the file has no such key.
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper() and p[1:2].islower()))
     field = ".".join(str(p) for p in loc) or "(top level)"
@@ -59,7 +65,7 @@ def format_pydantic(exc: ValidationError, model: type[BaseModel] | None) -> tupl
         # A whole section's own check names what is wrong; its input is the section itself.
         own_check = err["type"] == "value_error" and (value is None or isinstance(value, dict))
         shown = "" if own_check else f" (got {shorten(repr(value), 60)})"
-        msg = f"'{field}': {err['msg']}{shown}"
+        msg = f"'{field}': {err['msg'].removeprefix('Value error, ')}{shown}"
         fix = _type_fix(err) or _literal_fix(err)
         msg += f"; {fix}" if fix else ""
     return msg, loc

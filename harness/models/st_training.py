@@ -139,6 +139,7 @@ def train_bi_encoder(base: Path, run: TrainingRun, out: Path, workdir: Path) -> 
         warnings.simplefilter("ignore")
         torch.manual_seed(run.seed)  # a multi-vector model's new projection starts from random weights
         model = model_class(str(base), device="cpu", local_files_only=True)
+    saved_length = model.max_seq_length
     if run.max_length:
         model.max_seq_length = run.max_length
     # The model card's widget examples are computed with a progress bar of their own; the card
@@ -174,6 +175,9 @@ def train_bi_encoder(base: Path, run: TrainingRun, out: Path, workdir: Path) -> 
         t0 = time.perf_counter()
         result = trainer.train()
         train_s = time.perf_counter() - t0
+    # A shorter training length is for training only: the saved model keeps its own, so that
+    # the stage that uses it reads whole documents (a ColBERT keeps one vector per token).
+    model.max_seq_length = saved_length
     model.save(str(out))
     history = [{"step": int(h["step"]), "loss": float(h["loss"])} for h in trainer.state.log_history if "loss" in h]
     steps = int(result.global_step)
@@ -182,7 +186,8 @@ def train_bi_encoder(base: Path, run: TrainingRun, out: Path, workdir: Path) -> 
         "train_s": train_s,
         "steps_per_s": steps / train_s if train_s > 0 else None,
         "examples": len(dataset),
-        "final_loss": float(result.training_loss),
+        "final_loss": history[-1]["loss"] if history else None,
+        "mean_loss": float(result.training_loss),
         "history": history,
         **run.extra,
     }

@@ -67,5 +67,5 @@ def check_training_data(
                         f"system '{v.base}' trains on '{ref.display_name()}', the dataset it is evaluated on",
                         path=where,
                         line=lines.at(("systems", v.base)),
-                        hint="train on another split (e.g. beir/scifact/train) than the one evaluated",
+                        hint="train on a split the spec does not evaluate",
                     )

@@ -35,7 +35,9 @@ from harness.systems._training_data import NegativesConfig, check_disjoint, trai
 
 Kind = Literal["bi-encoder", "multi-vector"]
 
-FORMAT = 1
+FORMAT = 2
+"""Bump when what a trained model's folder holds changes (2: the model keeps its own max_length;
+a shorter `train.max_length` applies to training only)."""
 TRAINING_LOG = "training.json"
 _VERSIONED = ("torch", "sentence-transformers", "transformers", "accelerate")
 
@@ -61,8 +63,10 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
     seed: int = Field(default=0, ge=0)
     max_queries: int | None = Field(default=None, gt=0, description="train on the first N queries only")
-    max_steps: int | None = Field(default=None, gt=0, description="stop after N optimiser steps")
-    max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
+    max_steps: int | None = Field(default=None, gt=0, description="exactly N optimiser steps (instead of epochs)")
+    max_length: int | None = Field(
+        default=None, gt=0, description="tokens per text while training (the saved model keeps its own)"
+    )
 
     @field_validator("data", mode="before")
     @classmethod
@@ -73,8 +77,8 @@ class TrainConfig(BaseModel):
     def _loss_needs(self) -> TrainConfig:
         if self.loss == "margin-mse" and (self.teacher is None or self.negatives is None):
             raise ValueError("loss margin-mse needs a teacher (a cross-encoder) and negatives")
-        if self.loss == "mnrl" and self.teacher is not None:
-            raise ValueError("a teacher is used by loss margin-mse only")
+        if self.loss == "mnrl" and (self.teacher is not None or self.teacher_scale != 1.0):
+            raise ValueError("teacher and teacher_scale are settings of loss margin-mse only")
         return self
 
 
@@ -193,7 +197,10 @@ def _train(
         raw = teacher_margins(cfg.teacher or "", data, train_ctx)
         margins = [[m * cfg.teacher_scale for m in row] for row in raw]
         flat = [m for row in raw for m in row]
+        mean = sum(flat) / len(flat) if flat else 0.0
         teacher = {
+            "teacher_margin_mean": mean,
+            "teacher_margin_sd": (sum((m - mean) ** 2 for m in flat) / len(flat)) ** 0.5 if flat else None,
             "teacher_s": time.perf_counter() - t0,
             # The share of examples whose positive the teacher scores above the mined negative:
             # where it is low, the teacher disagrees with the judgments it is distilled against.

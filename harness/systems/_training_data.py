@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.data.dataset import Dataset
 from harness.errors import SpecError
@@ -28,6 +28,12 @@ class NegativesConfig(BaseModel):
     from_: Literal["bm25"] = Field(default="bm25", alias="from")
     depth: int = Field(default=50, gt=0, le=1000, description="mine among this many top documents")
     per_query: int = Field(default=1, gt=0, le=10, description="hard negatives per training example")
+
+    @model_validator(mode="after")
+    def _fits(self) -> NegativesConfig:
+        if self.per_query > self.depth:
+            raise ValueError(f"per_query ({self.per_query}) cannot exceed depth ({self.depth}): mining looks that deep")
+        return self
 
 
 @dataclass(frozen=True)
@@ -56,8 +62,8 @@ def check_disjoint(train: Dataset, evaluated: Dataset) -> None:
     if train.fingerprint == evaluated.fingerprint or (same_collection and shared):
         raise SpecError(
             f"training data '{train.name}' holds {len(shared)} queries of the evaluated dataset '{evaluated.name}'",
-            hint="train on another split (e.g. beir/scifact/train) than the one evaluated: a model trained on "
-            "the test queries is not evaluated, it is memorised",
+            hint="train on a split the spec does not evaluate: a model trained on the evaluated queries is not "
+            "evaluated, it is memorised",
         )
 
 

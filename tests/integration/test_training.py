@@ -123,7 +123,11 @@ def test_distillation_scores_pairs_with_the_teacher(mini: Path, tmp_path: Path) 
 def test_training_on_the_evaluated_split_is_refused_at_load(mini: Path, tmp_path: Path) -> None:
     spec = _spec(tmp_path, mini, "seed: 0", split="test")
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--no-report")
-    needles = ("spec.yaml:9", "trains on 'mini', the dataset it is evaluated on", "train on another split")
+    needles = (
+        "spec.yaml:9",
+        "trains on 'mini', the dataset it is evaluated on",
+        "train on a split the spec does not evaluate",
+    )
     assert_one_clear_line(code, err, *needles)
     assert not (tmp_path / "out").exists()
 
@@ -138,7 +142,11 @@ def test_training_data_sharing_evaluated_queries_is_refused(mini: Path, tmp_path
     text = text.replace(f"data: {{path: {mini}, split: train}}", "data: {path: copy, split: test}")
     spec = write_spec(tmp_path, text)
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--no-report")
-    needles = ("spec.yaml:9", "holds 10 queries of the evaluated dataset", "train on another split")
+    needles = (
+        "spec.yaml:9",
+        "holds 10 queries of the evaluated dataset",
+        "train on a split the spec does not evaluate",
+    )
     assert_one_clear_line(code, err, *needles)
 
 
@@ -147,10 +155,12 @@ def test_training_data_sharing_evaluated_queries_is_refused(mini: Path, tmp_path
     [
         ("epoch: 1", ["unknown key 'epoch'", "did you mean 'epochs'"]),
         ("loss: margin-mse", ["margin-mse needs a teacher"]),
-        ("teacher: ms-marco-MiniLM-L-12-v2", ["teacher is used by loss margin-mse only"]),
+        ("teacher: ms-marco-MiniLM-L-12-v2", ["teacher and teacher_scale are settings of loss margin-mse only"]),
         ("lr: 0", ["lr"]),
+        ("teacher_scale: 0.1", ["teacher and teacher_scale are settings of loss margin-mse only"]),
+        ("negatives: {depth: 2, per_query: 5}", ["per_query (5) cannot exceed depth (2)"]),
     ],
-    ids=["misspelt", "no-teacher", "teacher-without-margin-mse", "zero-lr"],
+    ids=["misspelt", "no-teacher", "teacher-without-margin-mse", "zero-lr", "scale-without-margin-mse", "per-query"],
 )
 def test_recipe_mistakes_are_one_line(mini: Path, tmp_path: Path, train: str, needles: list[str]) -> None:
     spec = _spec(tmp_path, mini, train)
@@ -196,7 +206,9 @@ systems:
     - {{type: bm25, depth: 20}}
     - type: colbert
       top: 20
-      model: {{base: all-MiniLM-L6-v2, train: {{data: {{path: {mini}, split: train}}, batch_size: 8, max_steps: 2}}}}
+      model:
+        base: all-MiniLM-L6-v2
+        train: {{data: {{path: {mini}, split: train}}, batch_size: 8, max_steps: 2, max_length: 64}}
 """,
     )
     code, _, err = run_cli("run", str(spec), "-o", str(tmp_path / "out"), "-q", "--no-report")
@@ -211,6 +223,8 @@ systems:
     assert costs["train_steps"] == 2
     assert isinstance(costs["token_vectors"], int)
     assert costs["token_vectors"] > costs["docs"]  # type: ignore[operator]
+    # Trained at 64 tokens (train.max_length), used at the model's own 256: documents are not cut.
+    assert costs["token_vectors"] > 64 * costs["docs"]  # type: ignore[operator]
     # The same scores from sentence-transformers' own MaxSim, for the first query's candidates.
     import os
 

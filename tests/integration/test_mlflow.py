@@ -183,7 +183,7 @@ def test_a_bad_tracking_section_is_refused_at_load(tmp_path: Path) -> None:
     assert code == 2
     (line,) = err.strip().splitlines()
     assert f"{spec}:9" in line
-    assert "tracking.mlflow.uri" in line
+    assert "unknown key 'url'; did you mean 'uri'" in line
     assert not (tmp_path / "out").exists()
 
 

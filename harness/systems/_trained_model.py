@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -197,10 +198,9 @@ def _train(
         raw = teacher_margins(cfg.teacher or "", data, train_ctx)
         margins = [[m * cfg.teacher_scale for m in row] for row in raw]
         flat = [m for row in raw for m in row]
-        mean = sum(flat) / len(flat) if flat else 0.0
         teacher = {
-            "teacher_margin_mean": mean,
-            "teacher_margin_sd": (sum((m - mean) ** 2 for m in flat) / len(flat)) ** 0.5 if flat else None,
+            "teacher_margin_mean": statistics.fmean(flat) if flat else None,
+            "teacher_margin_sd": statistics.pstdev(flat) if flat else None,
             "teacher_s": time.perf_counter() - t0,
             # The share of examples whose positive the teacher scores above the mined negative:
             # where it is low, the teacher disagrees with the judgments it is distilled against.

@@ -3,7 +3,8 @@
 1. Throughput: the same SciFact documents (the first N of the corpus, title + text, 256 tokens
    as the model's own limit) encoded by sentence-transformers itself (`SentenceTransformer.encode`,
    fp32, batch 32: what a user would write) and by the harness's bi-encoder at bf16 and at int8
-   (`harness.models.encoders.load_bi_encoder`, what `type: dense` runs). Each side gets a warm-up
+   (`harness.models.encoders.load_bi_encoder` with the dense stage's default batch size: what
+   `type: dense` runs; 32, and 1 for the int8 export). Each side gets a warm-up
    call first; the faster of `--repeats` passes counts. Acceptance: harness best >= 1.8x ST fp32.
 2. Effectiveness: `harness run` of MiniLM exact search over full SciFact test with
    `precision: [fp32, bf16, int8]`, in its own cache (cold unless --cache is given). Acceptance:
@@ -80,11 +81,12 @@ def harness_rate(texts: list[str], precision: str, repeats: int) -> dict[str, An
     from harness.models.encoders import load_bi_encoder
     from harness.models.encoding import EncodeOptions
     from harness.models.locate import resolve_model
-    from harness.models.precision import at_precision
+    from harness.models.precision import at_precision, default_batch_size
     from harness.models.throughput import default_threads, gemm_peak_gflops, throughput_costs
 
     resolved = at_precision(resolve_model("all-MiniLM-L6-v2", kind="bi-encoder"), precision)  # type: ignore[arg-type]
-    enc = load_bi_encoder(resolved, EncodeOptions(batch_size=32, precision=resolved.spec.precision))
+    batch = default_batch_size(resolved)
+    enc = load_bi_encoder(resolved, EncodeOptions(batch_size=batch, precision=resolved.spec.precision))
     enc.encode_docs(texts[:32])  # warm-up, as for the peer
     before = enc.tokens
     rate = best_rate(enc.encode_docs, texts, repeats)
@@ -94,7 +96,7 @@ def harness_rate(texts: list[str], precision: str, repeats: int) -> dict[str, An
         seconds=len(texts) / rate,
         linear_params=enc.linear_params,
         precision=resolved.spec.precision,
-        batch_size=32,
+        batch_size=batch,
         threads=default_threads(),
         peak_gflops=gemm_peak_gflops(resolved.spec.precision),
     )

@@ -11,7 +11,8 @@ export of a PyTorch model, harness.models.onnx_export), with the folder's tokeni
 
 The shipped exports are dynamically quantised (int8): activation scales are computed per
 batch, so a text's vector moves slightly with its batch neighbours (cosine > 0.98 in tests).
-Cached document embeddings keep repeated runs identical.
+Cached document embeddings keep repeated runs identical. The harness's own int8 exports scale
+each token on its own (`onnx_per_token`), so their vectors do not depend on the batch.
 """
 
 from __future__ import annotations

@@ -34,7 +34,14 @@ from harness.errors import SystemConfigError
 from harness.models.encoders import load_bi_encoder
 from harness.models.encoding import BiEncoder, EncodeOptions
 from harness.models.locate import ResolvedModel, resolve_model
-from harness.models.precision import PRECISION_HELP, Precision, at_precision, check_alias_precision
+from harness.models.precision import (
+    PRECISION_HELP,
+    Precision,
+    at_precision,
+    check_alias_precision,
+    default_batch_size,
+    precision_tag,
+)
 from harness.records import Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
 from harness.systems._faiss_build import build_index, train_key
@@ -78,7 +85,9 @@ class DenseParams(EncoderParams):
     nbits: int = Field(default=8, gt=0, le=16, description="ivfpq: bits per sub-quantiser code")
     qtype: Literal["8bit", "6bit", "4bit", "fp16", "bf16"] = Field(default="8bit", description="sq: code type")
     precision: Precision | None = Field(default=None, description=PRECISION_HELP)
-    batch_size: int = Field(default=32, gt=0)
+    batch_size: int | None = Field(
+        default=None, gt=0, description="texts per encoder call (default 32; 1 for the harness's own int8 exports)"
+    )
     threads: int | None = Field(default=None, gt=0, description="torch / onnxruntime / FAISS threads")
     max_length: int | None = Field(default=None, gt=0, description="tokens per text (default: the model's)")
     pooling: Literal["mean", "cls", "max"] | None = Field(
@@ -139,15 +148,15 @@ class DenseParams(EncoderParams):
             return self.nlist
         return max(1, min(math.isqrt(n_docs), n_docs // 39 or 1))
 
-    def encode_options(self, progress: bool, precision: str) -> EncodeOptions:
+    def encode_options(self, progress: bool, resolved: ResolvedModel) -> EncodeOptions:
         return EncodeOptions(
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or default_batch_size(resolved),
             threads=self.threads,
             max_length=self.max_length,
             progress=progress,
             query_prefix=self.query_prefix,
             doc_prefix=self.doc_prefix,
-            precision=precision,
+            precision=resolved.spec.precision,
         )
 
 
@@ -158,7 +167,7 @@ def embeddings_key(resolved: ResolvedModel, params: DenseParams, corpus: str, ch
         format=FORMAT,
         model_files=resolved.files_hash,
         backend=spec.backend,
-        precision=spec.precision,
+        precision=precision_tag(resolved),
         pooling=spec.pooling,
         normalize=spec.normalize,
         doc_prefix=params.doc_prefix if params.doc_prefix is not None else spec.doc_prefix,
@@ -209,7 +218,7 @@ class Dense(Stage, ShardedEncoding[Any]):
         base = resolve_model(base_reference(p.model), kind="bi-encoder", base_dir=ctx.base_dir)
         resolved = at_precision(base, p.precision)
         files = recipe_fingerprint(p.model, ctx) if isinstance(p.model, ModelRecipe) else resolved.files_hash
-        return f"{files}:{resolved.spec.precision}"
+        return f"{files}:{precision_tag(resolved)}"
 
     def prepare(self) -> None:
         import faiss
@@ -240,7 +249,12 @@ class Dense(Stage, ShardedEncoding[Any]):
         else:
             index_s, index_bytes, index_cached = self._faiss_index(emb, emb_key)
         encoding = encoding_costs(
-            resolved.ref, resolved, self.encoder, emb_meta, batch_size=p.batch_size, threads=p.threads
+            resolved.ref,
+            resolved,
+            self.encoder,
+            emb_meta,
+            batch_size=p.batch_size or default_batch_size(resolved),
+            threads=p.threads,
         )
         encode_s = encoding["encode_s"]
         self.costs = {
@@ -270,9 +284,7 @@ class Dense(Stage, ShardedEncoding[Any]):
     def _bi_encoder(self) -> BiEncoder:
         if self._encoder is None:
             resolved = self._resolved()
-            self._encoder = load_bi_encoder(
-                resolved, self.params.encode_options(self.progress, resolved.spec.precision)
-            )
+            self._encoder = load_bi_encoder(resolved, self.params.encode_options(self.progress, resolved))
         return self._encoder
 
     def encode_texts(self, texts: list[str]) -> Any:

@@ -56,9 +56,10 @@ def test_minilm_exact_reproduces_mteb_on_scifact(data_root: Path) -> None:
         found[precision] = ev.aggregate
     assert found["fp32"]["nDCG@10"] == pytest.approx(0.64508, abs=0.003)  # MTEB
     assert found["fp32"]["R@100"] == pytest.approx(0.925, abs=0.01)
-    # Measured: fp32 0.6451, bf16 0.6466 (the default: within 0.002), int8 0.6522 (outside it).
+    # Measured: fp32 0.6451, bf16 0.6466 (the default), int8 0.6454 (per-token activation
+    # scales; one scale per tensor gave 0.6522). The issue's tolerance is 0.002 of fp32's.
     assert found["bf16"]["nDCG@10"] == pytest.approx(found["fp32"]["nDCG@10"], abs=0.002)
-    assert found["int8"]["nDCG@10"] == pytest.approx(0.6522, abs=0.003)
+    assert found["int8"]["nDCG@10"] == pytest.approx(found["fp32"]["nDCG@10"], abs=0.002)
 
 
 @pytest.mark.slow

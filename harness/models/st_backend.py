@@ -134,7 +134,9 @@ class STCrossEncoder:
 
         self.model = model
         self.options = options
-        self.ce = _load(CrossEncoder, model, options, "max_length")
+        # sentence-transformers 6 renamed CrossEncoder.max_length (now deprecated) to max_seq_length
+        self.length_attr = "max_seq_length" if hasattr(CrossEncoder, "max_seq_length") else "max_length"
+        self.ce = _load(CrossEncoder, model, options, self.length_attr)
         self.tokens = 0
         self.tokenise_s = 0.0
         self.linear_params: int | None = linear_weights(self.ce.model)
@@ -154,10 +156,18 @@ class STCrossEncoder:
 
     def _score_batch(self, pairs: list[tuple[str, str]]) -> Any:
         import numpy as np
+        import torch
 
+        # The raw logits, as the onnx backend returns them. `activation_fn=None` means the model's
+        # own activation (a sigmoid for one label): scores on another scale than the same model at
+        # int8, and saturated to 1.0 in float32 from a logit of ~17, where ranks become ties.
         with _autocast(self.options.precision):
             scores = self.ce.predict(
-                pairs, batch_size=len(pairs), show_progress_bar=False, convert_to_numpy=True, activation_fn=None
+                pairs,
+                batch_size=len(pairs),
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                activation_fn=torch.nn.Identity(),
             )
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs), -1)[:, 0]
 
@@ -165,7 +175,7 @@ class STCrossEncoder:
         import torch
 
         t0 = time.perf_counter()
-        lengths = _token_lengths(self.ce.tokenizer, list(pairs), self.ce.max_length)
+        lengths = _token_lengths(self.ce.tokenizer, list(pairs), getattr(self.ce, self.length_attr))
         self.tokenise_s += time.perf_counter() - t0
         self.tokens += sum(lengths)
         with torch.inference_mode():

@@ -121,7 +121,10 @@ def _training_data(recipe: ModelRecipe, ctx: StageContext) -> Dataset:
     return train
 
 
-def recipe_key(recipe: ModelRecipe, base: ResolvedModel, train: Dataset, kind: Kind = "bi-encoder") -> str:
+def recipe_key(
+    recipe: ModelRecipe, base: ResolvedModel, train: Dataset, kind: Kind = "bi-encoder", teacher: str | None = None
+) -> str:
+    """`teacher`: the teacher's fingerprint (`teacher_fingerprint`), when the recipe has one."""
     versions = package_versions()
     return make_key(
         what="trained-bi-encoder" if kind == "bi-encoder" else f"trained-{kind}",
@@ -130,13 +133,24 @@ def recipe_key(recipe: ModelRecipe, base: ResolvedModel, train: Dataset, kind: K
         data=train.fingerprint,
         train=recipe.train.model_dump(mode="json"),
         versions={name: versions.get(name) for name in _VERSIONED},
+        **({"teacher": teacher} if teacher is not None else {}),
     )
+
+
+def teacher_fingerprint(recipe: ModelRecipe, ctx: StageContext) -> str | None:
+    """The teacher's model files and what its scores are (as a rerank cell keys them): a changed
+    teacher model, or a change in what it scores, trains the student again."""
+    if recipe.train.teacher is None:
+        return None
+    from harness.systems.rerank import Rerank, RerankParams
+
+    return Rerank.input_fingerprint(RerankParams(model=recipe.train.teacher, top=1), ctx)
 
 
 def recipe_fingerprint(recipe: ModelRecipe, ctx: StageContext, kind: Kind = "bi-encoder") -> str:
     """What a cell key needs of a trained model, without training it."""
     base = resolve_model(recipe.base, kind="bi-encoder", base_dir=ctx.base_dir)
-    return recipe_key(recipe, base, _training_data(recipe, ctx), kind)
+    return recipe_key(recipe, base, _training_data(recipe, ctx), kind, teacher_fingerprint(recipe, ctx))
 
 
 def trained_folder(
@@ -146,7 +160,7 @@ def trained_folder(
     store does not hold it yet."""
     base = resolve_model(recipe.base, kind="bi-encoder", base_dir=ctx.base_dir)
     train = _training_data(recipe, ctx)
-    key = recipe_key(recipe, base, train, kind)
+    key = recipe_key(recipe, base, train, kind, teacher_fingerprint(recipe, ctx))
 
     def build(folder: Path) -> dict[str, Any]:
         return _train(recipe, base, train, ctx, threads, folder, kind)

@@ -21,6 +21,9 @@ tensor, so a pair's score depends on which pairs share its batch and on their pa
 logits measured on SciFact). One pair per call is exact, reproducible and, without padding, also
 the fastest on CPU (3.6 s vs 11 s for 64 SciFact pairs at batch 32). A larger `batch_size` is
 allowed (it is part of the cache key), e.g. for fp32 models, where batching does not change scores.
+
+Scores are the model's raw logits whatever the backend or precision, so a PyTorch model at fp32
+and its int8 export score on one scale.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from pydantic import Field, model_validator
 
 from harness.errors import SystemConfigError
-from harness.models.precision import PRECISION_HELP, Precision, check_alias_precision
+from harness.models.precision import PRECISION_HELP, Precision, check_alias_precision, precision_tag
 from harness.records import Doc, Query, Run, ScoredDoc
 from harness.systems import STAGES, Stage, StageContext, StageParams
 from harness.systems._indexing import unknown_candidate
@@ -46,6 +49,9 @@ if TYPE_CHECKING:
 
 PAIR_KIND = "pair-scores"
 SCORE_SCHEMA = 4  # 3: rows carry a checksum; 4: and the seconds spent tokenising
+LOGIT_SCORES = "logits"
+"""What a PyTorch cross-encoder's scores are, in its keys: sentence-transformers applied a sigmoid
+until the harness asked for the raw logits, which the onnx models have always returned."""
 
 
 class RerankParams(StageParams):
@@ -123,7 +129,10 @@ class Rerank(Stage):
         # The shipped model runs at int8 only: its fingerprint stays the plain hash, so stored
         # cells and pair scores of before precision existed remain valid.
         own = resolved.spec.precision == "int8" and resolved.backend == "onnx"
-        return resolved.files_hash if own else f"{resolved.files_hash}:{resolved.spec.precision}"
+        if own:
+            return resolved.files_hash
+        # `logits`: PyTorch models scored through a sigmoid before LOGIT_SCORES; cells of then differ
+        return f"{resolved.files_hash}:{precision_tag(resolved)}:{LOGIT_SCORES}"
 
     @classmethod
     def caches_pairs(cls, params: StageParams) -> bool:
@@ -164,7 +173,8 @@ class Rerank(Stage):
                 "batch_size": self.params.batch_size,
             }
             if resolved.backend != "onnx":  # a PyTorch model's scores depend on the precision it ran at
-                setting["precision"] = resolved.spec.precision
+                setting["precision"] = precision_tag(resolved)
+                setting["scores"] = LOGIT_SCORES
             key = make_key(**setting)
             self.store = PairScoreCache(ArtefactStore().db_path(PAIR_KIND, key))
             self.store.set_meta({**setting, "model_ref": self.params.model, **resolved.describe()})

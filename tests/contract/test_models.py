@@ -147,3 +147,40 @@ def test_splade_vectors_are_sparse_nonnegative_and_ordered() -> None:
     scores = (q @ docs.T).toarray()
     assert scores[0].argmax() == 0
     assert scores[1].argmax() == 2
+
+
+@pytest.fixture(scope="module")
+def pytorch_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MiniLM with a seeded one-label classification head: a PyTorch cross-encoder folder (no
+    trained one installs offline). Its logits are near 0, where a sigmoid would read ~0.5."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    source = str(resolve_model("all-MiniLM-L6-v2").path)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1, local_files_only=True)
+    folder = tmp_path_factory.mktemp("pytorch-ce")
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(folder)
+    return folder
+
+
+def test_pytorch_cross_encoder_scores_are_logits_at_every_precision(
+    module_cache: None, pytorch_cross_encoder: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    pairs = [(BERLIN, BERLIN_YES), (BERLIN, BERLIN_NO)]
+    tok = AutoTokenizer.from_pretrained(str(pytorch_cross_encoder))
+    model = AutoModelForSequenceClassification.from_pretrained(str(pytorch_cross_encoder)).eval()
+    with torch.no_grad():
+        logits = model(**tok([q for q, _ in pairs], [d for _, d in pairs], padding=True, return_tensors="pt")).logits
+    expected = logits[:, 0].tolist()
+    resolved = resolve_model(str(pytorch_cross_encoder), kind="cross-encoder")
+    fp32 = load_cross_encoder(resolved, EncodeOptions(batch_size=1, precision="fp32")).score(pairs)
+    assert fp32 == pytest.approx(expected, abs=1e-5)  # not sigmoid(logit), which sentence-transformers defaults to
+    from harness.models.precision import at_precision
+
+    int8 = load_cross_encoder(at_precision(resolved, "int8"), EncodeOptions(batch_size=1, precision="int8"))
+    assert int8.score(pairs) == pytest.approx(expected, abs=0.02)  # the harness's int8 export, same scale

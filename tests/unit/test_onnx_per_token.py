@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 K, N = 48, 40
 
 
-def linear_graph(path: Path, weight: Any, bias: Any) -> None:
+def linear_graph(path: Path, weight: Any, bias: Any, opset: int = 17) -> None:
     """y = x @ W + b over x: [batch, tokens, K], as torch exports a linear layer."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -27,7 +27,7 @@ def linear_graph(path: Path, weight: Any, bias: Any) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "tokens", N])],
         [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "b")],
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +93,22 @@ def test_a_row_does_not_depend_on_the_rows_beside_it(quantised: tuple[Any, Any, 
     beside = x.copy()
     beside[1] *= 30
     np.testing.assert_array_equal(sess.run(["y"], {"x": beside})[0][:1, :2], alone)
+
+
+@pytest.mark.parametrize("opset", [13, 18, 21])
+def test_other_opsets_rewrite_and_run(tmp_path: Path, opset: int) -> None:
+    """ReduceMax takes its axes as an attribute before opset 18 and as an input from 18 on."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(5)
+    weight, bias = rng.normal(size=(K, N)).astype(np.float32), np.zeros(N, np.float32)
+    linear_graph(tmp_path / "fp32.onnx", weight, bias, opset)
+    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    rewritten = per_token_activations(onnx.load(str(tmp_path / "int8.onnx")))
+    onnx.checker.check_model(rewritten)
+    x = rng.normal(size=(2, 3, K)).astype(np.float32)
+    got = session(rewritten, ort.GraphOptimizationLevel.ORT_ENABLE_ALL).run(["y"], {"x": x})[0]
+    np.testing.assert_allclose(got, expected(rewritten, x, bias), rtol=1e-4, atol=1e-4)
 
 
 def test_a_graph_without_dynamic_quantisation_is_refused(tmp_path: Path) -> None:

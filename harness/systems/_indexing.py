@@ -121,7 +121,7 @@ def encoding_costs(
         seconds=encode_s,
         linear_params=encoder.linear_params,
         precision=precision,
-        batch_size=batch_size,
+        batch_size=int(meta.get("batch_size", batch_size)),  # what the stored encoding ran at
         threads=threads or default_threads(),
         peak_gflops=gemm_peak_gflops(precision),
     )

@@ -324,6 +324,7 @@ class Dense(Stage, ShardedEncoding[Any]):
             "dim": dim,
             "shards": tally.shards,
             "shards_from_workers": tally.from_workers,
+            "batch_size": self.params.batch_size or default_batch_size(self.resolved),
             "model": self.resolved.describe(),
             "dataset": self.ctx.dataset.name,
         }

@@ -81,6 +81,11 @@ def test_int8_vectors_do_not_depend_on_the_batch(module_cache: None, texts: list
 def test_int8_export_is_cached_by_content(monkeypatch: pytest.MonkeyPatch, module_cache: None) -> None:
     resolved = resolve_model(MINILM, kind="bi-encoder")
     first, meta = onnx_export.int8_onnx(resolved, "hidden")
+    import onnx
+
+    ops = {n.op_type for n in onnx.load_from_string(first).graph.node}
+    assert "MatMulInteger" in ops
+    assert "DynamicQuantizeLinear" not in ops  # the per-token rewrite ran
     # Per token, 6 layers of attention (4 h x h) and feed-forward (2 h x 4h); the pooler is per text.
     assert meta["linear_params"] == 6 * (4 * 384 * 384 + 2 * 384 * 1536)
 

@@ -106,9 +106,63 @@ def test_other_opsets_rewrite_and_run(tmp_path: Path, opset: int) -> None:
     quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
     rewritten = per_token_activations(onnx.load(str(tmp_path / "int8.onnx")))
     onnx.checker.check_model(rewritten)
+    reduce = next(n for n in rewritten.graph.node if n.op_type == "ReduceMax")
+    assert len(reduce.input) == (2 if opset >= 18 else 1)  # axes as an input from opset 18
     x = rng.normal(size=(2, 3, K)).astype(np.float32)
     got = session(rewritten, ort.GraphOptimizationLevel.ORT_ENABLE_ALL).run(["y"], {"x": x})[0]
     np.testing.assert_allclose(got, expected(rewritten, x, bias), rtol=1e-4, atol=1e-4)
+
+
+def test_one_input_quantised_once_for_several_matmuls(tmp_path: Path) -> None:
+    """As query, key and value share the layer's input: one scale per row serves all three."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(9)
+    w1, w2 = rng.normal(size=(K, N)).astype(np.float32), rng.normal(size=(K, N)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W1"], ["y1"]), helper.make_node("MatMul", ["x", "W2"], ["y2"])],
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "tokens", K])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, ["batch", "tokens", N]) for y in ("y1", "y2")],
+        [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(w2, "W2")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    rewritten = per_token_activations(onnx.load(str(tmp_path / "int8.onnx")))
+    assert sum(n.op_type == "ReduceMax" for n in rewritten.graph.node) == 1
+    x = rng.normal(size=(2, 3, K)).astype(np.float32)
+    got = session(rewritten, ort.GraphOptimizationLevel.ORT_ENABLE_ALL).run(["y1", "y2"], {"x": x})
+    inits = {i.name: numpy_helper.to_array(i) for i in rewritten.graph.initializer}
+    row_max = np.maximum(np.abs(x).max(axis=-1, keepdims=True), np.float32(1e-8))
+    x_q = np.round(x * (np.float32(127) / row_max)).astype(np.int64)
+    for out, w in zip(got, ("W1", "W2"), strict=True):
+        want = (x_q @ inits[f"{w}_quantized"].astype(np.int64)) * inits[f"{w}_scale"] * (row_max / 127)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_matmul_of_two_activations_is_refused(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"])],
+        "scores",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", "tokens", K]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", K, "tokens"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "tokens", "tokens"])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "fp32.onnx"))
+    quantize_dynamic(
+        str(tmp_path / "fp32.onnx"),
+        str(tmp_path / "int8.onnx"),
+        weight_type=QuantType.QInt8,
+        extra_options={"MatMulConstBOnly": False},
+    )
+    with pytest.raises(ValueError, match="both inputs"):
+        per_token_activations(onnx.load(str(tmp_path / "int8.onnx")))
 
 
 def test_a_graph_without_dynamic_quantisation_is_refused(tmp_path: Path) -> None:

@@ -80,6 +80,22 @@ def test_at_precision_records_what_runs_in_the_spec(amx: None) -> None:
     assert prec.at_precision(model, "fp32") is model  # fp32 is what the table says already
 
 
+def test_int8_exports_run_one_text_per_call_and_key_their_recipe(amx: None) -> None:
+    from harness.models.locate import ResolvedModel
+    from harness.models.onnx_export import FORMAT, RECIPE
+
+    minilm = ResolvedModel("all-MiniLM-L6-v2", "alias", MINILM, Path("/nowhere"), "0" * 64)
+    bge = ResolvedModel("bge-small-en-v1.5", "alias", BGE, Path("/nowhere"), "0" * 64)
+    exported = prec.at_precision(minilm, "int8")
+    assert prec.default_batch_size(exported) == 1  # per-token scales: no batch effect, fastest
+    assert prec.precision_tag(exported) == f"int8:{RECIPE}:{FORMAT}"
+    assert prec.default_batch_size(prec.at_precision(minilm, None)) == 32
+    assert prec.precision_tag(prec.at_precision(minilm, None)) == "bf16"
+    # a shipped int8 ONNX file keeps per-batch scales and its plain tag: it is not the harness's export
+    assert prec.default_batch_size(bge) == 32
+    assert prec.precision_tag(bge) == "int8"
+
+
 @pytest.mark.parametrize(
     ("stage", "line_text"),
     [

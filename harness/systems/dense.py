@@ -148,9 +148,12 @@ class DenseParams(EncoderParams):
             return self.nlist
         return max(1, min(math.isqrt(n_docs), n_docs // 39 or 1))
 
+    def effective_batch_size(self, resolved: ResolvedModel) -> int:
+        return self.batch_size or default_batch_size(resolved)
+
     def encode_options(self, progress: bool, resolved: ResolvedModel) -> EncodeOptions:
         return EncodeOptions(
-            batch_size=self.batch_size or default_batch_size(resolved),
+            batch_size=self.effective_batch_size(resolved),
             threads=self.threads,
             max_length=self.max_length,
             progress=progress,
@@ -253,7 +256,7 @@ class Dense(Stage, ShardedEncoding[Any]):
             resolved,
             self.encoder,
             emb_meta,
-            batch_size=p.batch_size or default_batch_size(resolved),
+            batch_size=p.effective_batch_size(resolved),
             threads=p.threads,
         )
         encode_s = encoding["encode_s"]
@@ -324,7 +327,7 @@ class Dense(Stage, ShardedEncoding[Any]):
             "dim": dim,
             "shards": tally.shards,
             "shards_from_workers": tally.from_workers,
-            "batch_size": self.params.batch_size or default_batch_size(self.resolved),
+            "batch_size": self.params.effective_batch_size(self.resolved),
             "model": self.resolved.describe(),
             "dataset": self.ctx.dataset.name,
         }

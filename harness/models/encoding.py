@@ -88,15 +88,32 @@ def run_batches(
     lengths: Sequence[int],
     progress: bool,
     desc: str,
+    workers: int = 1,
 ) -> Iterator[tuple[list[int], Any]]:
     """Yield (indices, encode(batch)) over batches sorted by `lengths` (token counts where the
-    backend knows them: texts of one batch then pad to nearly the same length), with a bar."""
+    backend knows them: texts of one batch then pad to nearly the same length), with a bar.
+
+    With `workers` > 1, that many threads call `encode` at once (it must release the GIL, as an
+    onnxruntime session's `run` does); batches come back in the same order. An interruption
+    cancels the batches not started yet, so Ctrl-C waits for at most `workers` calls."""
     from tqdm import tqdm
 
     batches = length_sorted_batches(lengths, max(1, batch_size))
     show = progress and len(batches) > 1
-    for idx in tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False):
-        yield idx, encode([texts[i] for i in idx])
+    if workers < 2 or len(batches) < 2:
+        for idx in tqdm(batches, desc=desc, unit="batch", disable=not show, leave=False):
+            yield idx, encode([texts[i] for i in idx])
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(batches)), thread_name_prefix="harness-encode")
+    try:
+        futures = [pool.submit(encode, [texts[i] for i in idx]) for idx in batches]
+        bar = tqdm(futures, desc=desc, unit="batch", disable=not show, leave=False)
+        for idx, future in zip(batches, bar, strict=True):
+            yield idx, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def gather_rows(
@@ -107,13 +124,21 @@ def gather_rows(
     width: int | None,
     lengths: Sequence[int],
     desc: str,
+    workers: int = 1,
 ) -> Any:
-    """float32 array of encode()'s rows in input order: [N, width], or [N] when width is None."""
+    """float32 array of encode()'s rows in input order: [N, width], or [N] when width is None
+    (`workers`: run_batches)."""
     import numpy as np
 
     out = np.zeros((len(items),) if width is None else (len(items), width), dtype=np.float32)
     batches = run_batches(
-        items, encode, batch_size=options.batch_size, lengths=lengths, progress=options.progress, desc=desc
+        items,
+        encode,
+        batch_size=options.batch_size,
+        lengths=lengths,
+        progress=options.progress,
+        desc=desc,
+        workers=workers,
     )
     for idx, rows in batches:
         out[idx] = rows

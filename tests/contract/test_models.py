@@ -19,6 +19,7 @@ from harness.models.encoding import (
     SparseEncoderModel,
 )
 from harness.models.locate import resolve_model
+from harness.models.onnx_backend import OnnxCrossEncoder
 
 BERLIN = "how many people live in berlin"
 BERLIN_YES = "Berlin has a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers."
@@ -133,6 +134,18 @@ def test_cross_encoder_scores_pairs() -> None:
     assert scores[0] == pytest.approx(9.53, abs=0.3)  # int8 export; fp32 model gives about 9.2
     assert scores[1] < -10
     assert ce.score([]) == []
+
+
+def test_cross_encoder_one_pair_per_call_runs_in_parallel_with_the_same_scores() -> None:
+    ce = load_cross_encoder("ms-marco-MiniLM-L-12-v2", EncodeOptions(batch_size=1, threads=2, max_length=256))
+    assert isinstance(ce, OnnxCrossEncoder)
+    assert ce._calls(5) == (ce.single_thread, 2)  # several pairs: two threads on the 1-thread session
+    assert ce._calls(1) == (ce.session, 1)  # one pair: the session with both threads
+    pairs = [(BERLIN, d) for d in (BERLIN_YES, BERLIN_NO, " ".join([BERLIN_YES] * 9), "Paris", BERLIN_NO * 3)]
+    together = ce.score(pairs)
+    alone = [ce.score([p])[0] for p in pairs]
+    assert together == alone  # in input order, bit for bit
+    assert together[0] > 5 > -10 > together[1]
 
 
 def test_splade_vectors_are_sparse_nonnegative_and_ordered() -> None:

@@ -78,6 +78,31 @@ def test_int8_vectors_do_not_depend_on_the_batch(module_cache: None, texts: list
     np.testing.assert_allclose(together.encode_docs(texts), alone.encode_docs(texts), atol=1e-5)
 
 
+def test_int8_texts_run_in_parallel_calls_with_the_same_vectors(module_cache: None, texts: list[str]) -> None:
+    import threading
+
+    resolved = at_precision(resolve_model(MINILM, kind="bi-encoder"), "int8")
+    enc = load_bi_encoder(resolved, EncodeOptions(batch_size=1, threads=2, max_length=128, precision="int8"))
+    assert isinstance(enc, OnnxBiEncoder)
+    callers: set[int] = set()
+    single = enc.single_thread
+
+    class Spy:  # records which threads call the one-thread session
+        def run(self, *args: Any) -> Any:
+            callers.add(threading.get_ident())
+            return single.run(*args)
+
+    enc.single_thread = Spy()
+    together = enc.encode_docs(texts)
+    assert len(callers) == 2
+    assert threading.get_ident() not in callers
+    callers.clear()
+    # One text per call goes to the session with both threads: the reference, in input order.
+    alone = np.vstack([enc.encode_docs([t]) for t in texts])
+    assert not callers
+    np.testing.assert_array_equal(together, alone)
+
+
 def test_int8_export_is_cached_by_content(monkeypatch: pytest.MonkeyPatch, module_cache: None) -> None:
     resolved = resolve_model(MINILM, kind="bi-encoder")
     first, meta = onnx_export.int8_onnx(resolved, "hidden")

@@ -12,6 +12,8 @@ Four stages on BEIR SciFact (test queries, the first `--queries`), each side tim
 4. rerank: the rerank stage re-ranking the query's BM25 top 100 (pair-score cache off, so it
    really scores) vs the same int8 ONNX export run by onnxruntime directly: `tokenizers`
    `encode_batch` of the 100 pairs and one `session.run` per pair (the stage's batch size, 1).
+   The stage runs a query's pairs side by side, one per thread, on a one-thread session
+   (harness/models/onnx_backend.py); the direct loop is the plain one a user would write.
 
 Stages are built as the runner builds them (`load_plan` of a small spec, `STAGES.get(type)`,
 `prepare`). The two sides run in separate processes, because how threads wait is fixed when a

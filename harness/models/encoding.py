@@ -7,8 +7,9 @@ padding is small, and scatters the results back into input order.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -89,7 +90,7 @@ def run_batches(
     progress: bool,
     desc: str,
     workers: int = 1,
-) -> Iterator[tuple[list[int], Any]]:
+) -> Generator[tuple[list[int], Any], None, None]:
     """Yield (indices, encode(batch)) over batches sorted by `lengths` (token counts where the
     backend knows them: texts of one batch then pad to nearly the same length), with a bar.
 
@@ -140,8 +141,11 @@ def gather_rows(
         desc=desc,
         workers=workers,
     )
-    for idx, rows in batches:
-        out[idx] = rows
+    # closed on the way out: an error here would otherwise keep the pool working while the
+    # traceback (and with it the generator) lives
+    with contextlib.closing(batches):
+        for idx, rows in batches:
+            out[idx] = rows
     return out
 
 

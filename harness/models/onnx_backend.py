@@ -87,8 +87,11 @@ class _OnnxModel:
         self.linear_params = linear_params
 
     def _threads(self) -> int:
-        """Threads the stage computes with now (a per-query pass may run at fewer than the cell)."""
-        return self.options.threads or applied_threads() or available_cores()
+        """Threads the stage computes with now: its own count, lowered to what the process applies
+        (a per-query pass beside a busy process, a Ray actor), never above either."""
+        given = self.options.threads or available_cores()
+        applied = applied_threads()
+        return min(given, applied) if applied else given
 
     def _calls(self, items: int) -> tuple[Any, int]:
         """The session a call of `items` texts runs on, and how many threads call it at once."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ModelError
+from harness.models import onnx_backend
 from harness.models.aliases import MODELS
 from harness.models.encoders import load_bi_encoder, load_cross_encoder, load_sparse_encoder
 from harness.models.encoding import (
@@ -136,11 +137,16 @@ def test_cross_encoder_scores_pairs() -> None:
     assert ce.score([]) == []
 
 
-def test_cross_encoder_one_pair_per_call_runs_in_parallel_with_the_same_scores() -> None:
+def test_cross_encoder_one_pair_per_call_runs_in_parallel_with_the_same_scores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ce = load_cross_encoder("ms-marco-MiniLM-L-12-v2", EncodeOptions(batch_size=1, threads=2, max_length=256))
     assert isinstance(ce, OnnxCrossEncoder)
     assert ce._calls(5) == (ce.single_thread, 2)  # several pairs: two threads on the 1-thread session
     assert ce._calls(1) == (ce.session, 1)  # one pair: the session with both threads
+    with monkeypatch.context() as m:  # a per-query pass at one thread (or a Ray actor): never two
+        m.setattr(onnx_backend, "applied_threads", lambda: 1)
+        assert ce._calls(5) == (ce.single_thread, 1)
     pairs = [(BERLIN, d) for d in (BERLIN_YES, BERLIN_NO, " ".join([BERLIN_YES] * 9), "Paris", BERLIN_NO * 3)]
     together = ce.score(pairs)
     alone = [ce.score([p])[0] for p in pairs]

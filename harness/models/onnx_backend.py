@@ -104,6 +104,14 @@ class _OnnxModel:
             return self.session, 1
         return self.single_thread, min(threads, items)
 
+    def _gather(self, encodings: list[Any], lengths: list[int], run: Any, width: int | None, desc: str) -> Any:
+        """gather_rows of `run(session, batch)` over the encodings, on the session and with the
+        threads `_calls` picks for them."""
+        session, workers = self._calls(len(encodings))
+        return gather_rows(
+            encodings, partial(run, session), self.options, width=width, lengths=lengths, desc=desc, workers=workers
+        )
+
     def _tokenise(self, texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
         """Encodings of every text (or pair) at once, and their token counts."""
         t0 = time.perf_counter()
@@ -169,9 +177,7 @@ class OnnxBiEncoder(_OnnxModel, PrefixedEncoder):
 
     def _encode(self, texts: list[str], query: bool, desc: str) -> Any:
         encodings, lengths = self._tokenise(texts)
-        session, workers = self._calls(len(encodings))
-        encode = partial(self._encode_batch, session)
-        return gather_rows(encodings, encode, self.options, width=self.dim, lengths=lengths, desc=desc, workers=workers)
+        return self._gather(encodings, lengths, self._encode_batch, self.dim, desc)
 
 
 class OnnxCrossEncoder(_OnnxModel):
@@ -187,9 +193,4 @@ class OnnxCrossEncoder(_OnnxModel):
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         encodings, lengths = self._tokenise(pairs)
-        session, workers = self._calls(len(encodings))
-        score = partial(self._score_batch, session)
-        out = gather_rows(
-            encodings, score, self.options, width=None, lengths=lengths, desc="cross-encode", workers=workers
-        )
-        return [float(x) for x in out]
+        return [float(x) for x in self._gather(encodings, lengths, self._score_batch, None, "cross-encode")]

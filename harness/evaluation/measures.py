@@ -246,7 +246,7 @@ def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str
     import numpy as np
 
     from harness.evaluation import array_measures
-    from harness.evaluation.run_table import ranks
+    from harness.evaluation.run_table import query_bounds
 
     ms = [m if isinstance(m, Measure) else parse_measure(m) for m in measures]
     judged = [q for q in qrels if qrels[q]]
@@ -254,7 +254,7 @@ def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str
     qrels_dict = {q: {d: int(r) for d, r in qrels[q].items()} for q in judged}
     table = run if isinstance(run, RunTable) else RunTable.of_run(run)
     order = table.trec_order()
-    bounds, rank = ranks(order, table.query, len(table.query_ids))
+    bounds = query_bounds(table.query, len(table.query_ids))
     retrieved = {q for q, n in zip(table.query_ids, np.diff(bounds).tolist(), strict=True) if n}
     answered = sum(1 for q in judged if q in retrieved)
     joined = None
@@ -268,7 +268,7 @@ def evaluate(qrels: Qrels, run: Run | RunTable, measures: Iterable[Measure | str
         scores: dict[str, list[float]] = {}
         if fast:
             if joined is None:
-                joined = array_measures.join(table, order, rank, bounds, judged, qrels_dict)
+                joined = array_measures.join(table, order, bounds, judged, qrels_dict)
             computed = array_measures.compute(joined, qrels_dict, judged, sorted(fast), rel, judged_only, depth)
             scores = {t: v.tolist() for t, v in computed.items()}
         if names - fast:

@@ -44,8 +44,10 @@ def test_dl19_runs_read_fast_and_exactly(data_root: Path, tmp_path: Path) -> Non
         buf, size, _ = run_fast._load(path, None)
         fast = run_fast._fast(buf, size)
         assert fast is not None, path  # well-formed: no fallback
-        want = read_run(path).as_dict()
+        strict = read_run(path)
+        want = strict.as_dict()
         assert as_dict(fast) == want
+        assert fast.query_ids == tuple(strict)  # first-seen order, as the strict reader keeps it
         packed = tmp_path / (path.name + ".gz")
         packed.write_bytes(gzip.compress(path.read_bytes()))
         assert as_dict(read_run_table(packed)) == want

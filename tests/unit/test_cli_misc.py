@@ -168,3 +168,24 @@ def test_cache_command_lists_sizes_and_clears(tmp_path: Path) -> None:
     code, out, _ = run_cli("cache", "clear", "--cache-dir", str(root))
     assert code == 0
     assert store.entries() == []
+
+
+@pytest.mark.parametrize("variable", [None, "1"])
+def test_eval_turns_numpy_huge_page_advice_off_unless_the_user_set_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str | None
+) -> None:
+    from numpy._core import multiarray
+
+    from harness.cli.eval_cmd import _small_pages
+
+    before = multiarray._get_madvise_hugepage()
+    if variable is None:
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    else:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", variable)
+    try:
+        multiarray._set_madvise_hugepage(True)
+        _small_pages()
+        assert multiarray._get_madvise_hugepage() is (variable is not None)
+    finally:
+        multiarray._set_madvise_hugepage(before)

@@ -70,6 +70,12 @@ def test_a_well_formed_run_takes_the_fast_path(tmp_path: Path) -> None:
         "q Q0 d 1 nan t\n",
         "q Q0 d 1 0x1p3 t\n",
         "q Q0 d 1 1 t\nq Q0 d 2 2 t\n",  # a repeated document
+        "q Q0 d 1 1 t\rq Q0 e 2 0.5 t\n",  # a lone CR: Arrow would end a line there, trec_eval does not
+        "#q Q0 d 1 1 t\nq Q0 e 2 0.5 t\n",  # a comment line with six columns
+        "q Q0 d 1 1 t\nq Q0 e 2 0.5 ",  # an empty last column, no newline
+        "q Q0 d  1 t\n",  # an empty rank column
+        " Q0 d 1 1 t\n",  # an empty first column
+        "q Q0 d 1 1 t\n\n",  # a blank last line
         "q Q0 d\x01 1 1 t\n",
         "q Q0 d 1 1\n",
         "q Q0 d 1 \x7f t\n",
@@ -84,6 +90,49 @@ def test_unusual_or_wrong_files_read_exactly_as_the_strict_reader_reads_them(tmp
     packed = tmp_path / "run.gz"
     packed.write_bytes(gzip.compress(text.encode("utf-8")))
     same_as_strict(packed)
+
+
+# Python's float() reads the left column; the fast path (Arrow's parser) must give the same double
+# or leave the line to the strict reader. Correct rounding is checked at the edges of the format.
+SCORES = ["+2", ".5", "1.", "+.5", "-.5e-3", "1e+5", "1e0005", "00012", "-0", "0e0", "4.9e-324", "1e-400",
+          "2.2250738585072011e-308", "1.7976931348623157e308", "0.1000000000000000055511151231257827",
+          "9007199254740993", "123456789012345678901234567890"]  # fmt: skip
+NOT_READ_FAST = ["1.7976931348623159e308", "1E400", "inf", "-inf", "nan", "NaN", "Infinity", "1_0", "0x10", "1e",
+                 "e1", ".", "-", "+-1", "1e+-5", "1.5.5", "1,5", "1d5", "0.5f"]  # fmt: skip
+
+
+@pytest.mark.parametrize("score", SCORES)
+def test_scores_read_fast_are_the_doubles_float_reads(tmp_path: Path, score: str) -> None:
+    path = tmp_path / "run"
+    path.write_text(f"q Q0 d 1 {score} t\n", encoding="ascii")
+    buf, size, _ = run_fast._load(path, None)
+    table = run_fast._fast(buf, size)
+    assert table is not None
+    assert table.score[0] == float(score)
+    assert math.copysign(1.0, table.score[0]) == math.copysign(1.0, float(score))  # -0 stays -0
+    assert same_as_strict(path)[0] == "ok"
+
+
+@pytest.mark.parametrize("score", NOT_READ_FAST)
+def test_scores_python_or_trec_eval_would_refuse_are_left_to_the_strict_reader(tmp_path: Path, score: str) -> None:
+    path = tmp_path / "run"
+    path.write_text(f"q Q0 d 1 {score} t\n", encoding="ascii")
+    buf, size, _ = run_fast._load(path, None)
+    assert run_fast._fast(buf, size) is None
+    assert same_as_strict(path)[0] == "error"
+
+
+def test_a_run_of_several_arrow_blocks_keeps_the_first_seen_query_order(tmp_path: Path) -> None:
+    # ~2.6 MB: Arrow reads it in 1 MB blocks, so queries straddle blocks; "q7" comes back later.
+    lines = [f"q{q} Q0 doc{q}-{d} {d} {1000 - d}.25 run" for q in (7, 3, 11, 5) for d in range(25_000)]
+    lines += [f"q7 Q0 late{d} {d} -{d} run" for d in range(10)]
+    path = tmp_path / "run"
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    buf, size, _ = run_fast._load(path, None)
+    table = run_fast._fast(buf, size)
+    assert table is not None
+    assert table.query_ids == tuple(read_run(path)) == ("q7", "q3", "q11", "q5")
+    assert as_dict(table) == read_run(path).as_dict()
 
 
 def test_truncated_gzip_is_the_strict_readers_error(tmp_path: Path) -> None:

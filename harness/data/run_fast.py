@@ -134,7 +134,9 @@ def _parse(text: npt.NDArray[np.uint8]) -> pa.Table | None:
                 delimiter=" ", quote_char=False, escape_char=False, double_quote=False, ignore_empty_lines=False
             ),
             convert_options=csv.ConvertOptions(
-                column_types={"qid": pa.binary(), "docid": pa.binary(), "score": pa.float64()},
+                # large_binary: `_queries` joins the ids of every run of equal ids into one array,
+                # which can pass 2 GiB in a big file whose query changes every few lines
+                column_types={"qid": pa.large_binary(), "docid": pa.binary(), "score": pa.float64()},
                 include_columns=["qid", "docid", "score"],
                 null_values=[],
                 strings_can_be_null=False,

@@ -7,7 +7,9 @@ scores; one pass over the bytes then counts the bytes outside printable ASCII an
 which must be exactly the lines' 5 spaces and 1 newline each, so ids need no further check (no
 whitespace, no control character, as `harness.data.fields.check_id` requires); a query id
 starting with `#`, an empty column and a non-finite score are refused afterwards. Arrow's float
-parser is correctly rounded, as Python's float() is, and reads no form float() refuses (`_`, hex).
+parser is correctly rounded, as Python's float() is; the forms the strict score parser refuses
+(`1_0`, hex, inf, nan) Arrow either refuses too or reads as non-finite, so they reach the strict
+reader (tests/unit/test_run_fast.py lists the forms checked).
 
 Anything else (tabs, CRLF, comments, blank lines, extra columns, non-ASCII, a bad score, a
 repeated document, a corrupt gzip) goes to the strict line reader `harness.data.trec.read_run`

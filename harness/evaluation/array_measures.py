@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.evaluation.run_table import RunTable, pair_key, token_hash
+from harness.evaluation.run_table import RunTable, pad_blob, pair_key, token_hash
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,8 +74,7 @@ def join(
         blob = b"\n".join(d for _, _, d, _ in docs)
         lens = np.array([len(d) for _, _, d, _ in docs], dtype=np.int64)
         starts = np.cumsum(lens + 1) - (lens + 1)
-        padded = np.zeros(len(blob) + 16 - len(blob) % 8, dtype=np.uint8)
-        padded[: len(blob)] = np.frombuffer(blob, dtype=np.uint8)
+        padded = pad_blob(blob)
         tq = np.array([t for _, t, _, _ in docs], dtype=np.int64)
         for key, (j, t, d, lab) in zip(pair_key(token_hash(padded, starts, lens), tq).tolist(), docs, strict=True):
             expect.setdefault(key, []).append((t, j, d, lab))

@@ -42,7 +42,8 @@ def padded_size(n: int) -> int:
     return n + 16 - n % 8
 
 
-def _padded(blob: bytes) -> npt.NDArray[np.uint8]:
+def pad_blob(blob: bytes) -> npt.NDArray[np.uint8]:
+    """`blob` in a zero-padded buffer that `words_at` can load from."""
     import numpy as np
 
     out = np.zeros(padded_size(len(blob)), dtype=np.uint8)
@@ -64,7 +65,7 @@ def words_at(padded: npt.NDArray[np.uint8], starts: I64, lens: I64, j: int) -> U
         # An unpadded buffer (a memory-mapped file): the few tokens in its last 16 bytes are
         # loaded from a zero-padded copy of the end, the rest from the buffer itself.
         base = 8 * max(0, int(at[near_end].min()) - 1)
-        tail = _padded(padded[base:].tobytes())
+        tail = pad_blob(padded[base:].tobytes())
         merged = np.zeros(len(starts), dtype=np.uint64)
         merged[near_end] = words_at(tail, starts[near_end] - base, lens[near_end], j)
         far = ~near_end
@@ -129,7 +130,7 @@ class RunTable:
             query_ids=query_ids,
             query=np.repeat(np.arange(len(query_ids), dtype=np.int64), counts),
             score=np.fromiter((float(d.score) for d in docs), dtype=np.float64, count=len(docs)),  # type: ignore[attr-defined]
-            padded=_padded(b"\n".join(encoded)),
+            padded=pad_blob(b"\n".join(encoded)),
             starts=starts.astype(np.int64),
             lens=lens,
         )
@@ -239,13 +240,3 @@ def query_bounds(query: I64, n_queries: int) -> I64:
 
     counts = np.bincount(query, minlength=n_queries).astype(np.int64)
     return np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-
-
-def ranks(order: I64, query: I64, n_queries: int) -> tuple[I64, I64]:
-    """(bounds, rank): `query_bounds`, and the 0-based rank of the row at each position of
-    `order`."""
-    import numpy as np
-
-    bounds = query_bounds(query, n_queries)
-    rank = np.arange(len(order), dtype=np.int64) - np.repeat(bounds[:-1], np.diff(bounds))
-    return bounds, rank

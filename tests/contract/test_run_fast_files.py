@@ -14,7 +14,7 @@ from harness.data import run_fast
 from harness.data.run_fast import read_run_table
 from harness.data.trec import read_qrels, read_run
 from harness.evaluation.measures import evaluate, parse_measure
-from harness.evaluation.run_table import RunTable, ranks
+from harness.evaluation.run_table import RunTable, query_bounds
 
 FIXTURES = ["results.test", "results.trunc", "results-302.test", "results.comment.test", "prefs.results.test"]
 MEASURES = ["nDCG@10", "nDCG", "RR@10", "RR", "R@100", "R(rel=2)@1000", "AP", "AP(rel=2)", "P@10", "Success@5",
@@ -23,7 +23,7 @@ MEASURES = ["nDCG@10", "nDCG", "RR@10", "RR", "R@100", "R(rel=2)@1000", "AP", "A
 
 def as_dict(table: RunTable) -> dict[str, dict[str, float]]:
     order = table.trec_order()
-    bounds, _ = ranks(order, table.query, len(table.query_ids))
+    bounds = query_bounds(table.query, len(table.query_ids))
     return table.as_dicts(order, bounds, None)
 
 

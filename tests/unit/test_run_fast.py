@@ -18,14 +18,14 @@ from harness.data.run_fast import read_run_table
 from harness.data.trec import read_run
 from harness.errors import DataError
 from harness.evaluation.measures import evaluate, parse_measure
-from harness.evaluation.run_table import RunTable, ranks
+from harness.evaluation.run_table import RunTable, query_bounds
 from harness.records import Run, ScoredDoc
 from tests.hostile import SETTINGS, ids
 
 
 def as_dict(table: RunTable) -> dict[str, dict[str, float]]:
     order = table.trec_order()
-    bounds, _ = ranks(order, table.query, len(table.query_ids))
+    bounds = query_bounds(table.query, len(table.query_ids))
     return table.as_dicts(order, bounds, None)
 
 
